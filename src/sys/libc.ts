@@ -39,6 +39,11 @@ interface Libc {
   recv: (fd: number, buf: Uint8Array, len: number, flags: number) => number;
   close: (fd: number) => number;
   getsockname: (fd: number, addr: Uint8Array, len: number[]) => number;
+  setns: (fd: number, nstype: number) => number;
+  ioctlNoArg: (fd: number, request: number) => number;
+  recvmmsg: (fd: number, msgvec: unknown, vlen: number, flags: number, timeout: null) => number;
+  poll: (fds: Uint8Array, nfds: number, timeoutMs: number) => number;
+  fcntl: koffi.KoffiFunction;
 }
 
 let libc: Libc | null = null;
@@ -57,6 +62,13 @@ export function lib(): Libc {
     recv: l.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
     close: l.func('int close(int fd)'),
     getsockname: l.func('int getsockname(int fd, _Out_ uint8_t *addr, _Inout_ uint32_t *len)'),
+    setns: l.func('int setns(int fd, int nstype)'),
+    // ioctl is variadic; this binding is for requests that take no argument (e.g. SIOCGSKNS).
+    ioctlNoArg: l.func('int ioctl(int fd, unsigned long request, ...)'),
+    // msgvec is memory from koffi.alloc (struct mmsghdr[] pointing at iovecs in the same block).
+    recvmmsg: l.func('int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)'),
+    poll: l.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)'),
+    fcntl: l.func('int fcntl(int fd, int cmd, ...)'),
   };
   return libc;
 }
@@ -128,21 +140,77 @@ export function recv(fd: number, buf: Uint8Array, flags = 0): number {
   return n;
 }
 
+export const SO_ERROR = 4;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+const EINPROGRESS = 115;
+const EINTR = 4;
+
+/** Puts `fd` in non-blocking mode (fcntl F_SETFL O_NONBLOCK). */
+export function setNonBlocking(fd: number): void {
+  const flags = check('fcntl', lib().fcntl(fd, F_GETFL, 'int', 0));
+  if ((flags & O_NONBLOCK) === 0) check('fcntl', lib().fcntl(fd, F_SETFL, 'int', flags | O_NONBLOCK));
+}
+
+/** poll() on one fd with timeout 0: the revents bits now set (0 when none). */
+export function pollNow(fd: number, events: number): number {
+  const pfd = Buffer.alloc(8); // struct pollfd { int fd; short events; short revents; }
+  pfd.writeInt32LE(fd, 0);
+  pfd.writeInt16LE(events, 4);
+  const n = lib().poll(pfd, 1, 0);
+  if (n < 0) {
+    const e = koffi.errno();
+    if (e === EINTR) return 0;
+    throw new SyscallError('poll', e, errnoName(e));
+  }
+  return n === 0 ? 0 : pfd.readUInt16LE(6);
+}
+
+export interface ConnectOptions {
+  /** Give up (ETIMEDOUT) after this long; default 30 s. A dropped SYN (wrong TCP MD5 key) never completes. */
+  timeoutMs?: number;
+  /** Poll interval while the handshake is in progress; default 10 ms, growing to 100 ms. */
+  pollIntervalMs?: number;
+  /** Abort (ECANCELED) when signalled. */
+  signal?: AbortSignal;
+}
+
 /**
- * connect() in a worker thread (koffi async), so a blocking connect - one that waits on a TCP
- * MD5 handshake, say - never blocks the event loop. Resolves with 0 or rejects with the errno.
+ * connect() without blocking the event loop and with a sound errno: the fd is made non-blocking,
+ * connect() returns EINPROGRESS (its errno read on this thread, right after the call), and the
+ * handshake is watched with poll(POLLOUT) at a short interval until it completes, fails (the
+ * result read with getsockopt SO_ERROR) or the deadline passes. Resolves when connected; rejects
+ * with SyscallError('connect', errno). The caller owns (and on failure closes) the fd.
  */
-export function connectAsync(fd: number, sockaddr: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    lib().connect.async(fd, sockaddr, sockaddr.length, (err: unknown, rc: number) => {
-      if (err) return reject(err);
-      if (rc < 0) {
-        const e = koffi.errno();
-        return reject(new SyscallError('connect', e, errnoName(e)));
-      }
-      resolve();
-    });
-  });
+export async function connectAsync(fd: number, sockaddr: Uint8Array, opts: ConnectOptions = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  setNonBlocking(fd);
+  const rc = (lib().connect as unknown as (fd: number, a: Uint8Array, l: number) => number)(fd, sockaddr, sockaddr.length);
+  if (rc === 0) return;
+  const e = koffi.errno();
+  if (e !== EINPROGRESS && e !== EINTR) throw new SyscallError('connect', e, errnoName(e));
+  const deadline = Date.now() + timeoutMs;
+  let interval = opts.pollIntervalMs ?? 10;
+  const maxIterations = Math.ceil(timeoutMs / interval) + 2;
+  for (let i = 0; i <= maxIterations; i++) {
+    if (opts.signal?.aborted) throw new SyscallError('connect', 125, 'ECANCELED');
+    const revents = pollNow(fd, POLLOUT);
+    if (revents !== 0) {
+      const err = getsockoptInt(fd, SOL_SOCKET, SO_ERROR);
+      if (err !== 0) throw new SyscallError('connect', err, errnoName(err));
+      if ((revents & POLLOUT) !== 0) return;
+      throw new SyscallError('connect', 104, 'ECONNRESET');
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    await new Promise((r) => setTimeout(r, Math.min(interval, left)));
+    if (opts.pollIntervalMs === undefined) interval = Math.min(100, interval * 2);
+  }
+  throw new SyscallError('connect', 110, 'ETIMEDOUT');
 }
 
 /** struct sockaddr_in / sockaddr_in6 for an address given as 4 or 16 bytes. */
@@ -160,4 +228,31 @@ export function sockaddr(addr: Uint8Array, port: number, scopeId = 0): Uint8Arra
   b.set(addr, 8);
   b.writeUInt32LE(scopeId, 24);
   return b;
+}
+
+/**
+ * setns(2) for the CALLING THREAD only (Node's main thread when called from JS). Used by
+ * dataplane/netlink to open a socket inside a test namespace; see openNetlinkIn there.
+ */
+export function setns(fd: number, nstype: number): void {
+  check('setns', lib().setns(fd, nstype));
+}
+
+/** ioctl(fd, request) for requests without an argument; returns the (non-negative) result. */
+export function ioctlNoArg(fd: number, request: number): number {
+  return check('ioctl', lib().ioctlNoArg(fd, request));
+}
+
+/**
+ * recvmmsg(2) into memory allocated with koffi.alloc (see dataplane/netlink MultiReceiver): many
+ * datagrams in one syscall. Returns how many were received, or -1 with EAGAIN when none waits.
+ */
+export function recvmmsg(fd: number, msgvec: unknown, vlen: number, flags: number): number {
+  const n = lib().recvmmsg(fd, msgvec, vlen, flags, null);
+  if (n < 0) {
+    const e = koffi.errno();
+    if (e === 11) return -1;
+    throw new SyscallError('recvmmsg', e, errnoName(e));
+  }
+  return n;
 }
