@@ -1,0 +1,377 @@
+// Adj-RIB-In of one peer (RFC 4271 §3.2, §9): the routes it announced, accepted or rejected by
+// import policy (kept with the reason, so import can be re-run: soft reconfiguration), stale
+// marks for graceful restart (RFC 4724 §4.2) and enhanced route refresh (RFC 7313 §4), and the
+// max-prefix limit (RFC 4486 §4). Applying an UPDATE handles the withdrawn field, NLRI,
+// MP_REACH/MP_UNREACH (RFC 4760 §3-4), RFC 7606 treat-as-withdraw and End-of-RIB (RFC 4724 §2).
+// Accepted-route changes are pushed to a RouteSink (the Loc-RIB) without allocating per prefix.
+import type { Family, Nlri, PathAttributes, UpdateMessage } from '../wire/types';
+import type { ImportPolicy } from '../policy/import';
+import { AttributeStore, type InternedAttributes } from './attributes';
+import { foldAs4 } from './aspath';
+import { endOfRibFamily } from '../wire/eor';
+import { familyCodes, familyName, IPV4_UNICAST } from './family';
+import { Route, type RibPeer } from './route';
+
+/** Receives accepted-route changes: previous → current (either may be null). */
+export interface RouteSink {
+  /** `previous === current` means the same path changed only its stale mark. */
+  routeChanged(previous: Route | null, current: Route | null): void;
+}
+
+export interface MaxPrefixConfig {
+  /** Highest number of accepted prefixes (paths) per family. */
+  limit: number;
+  /** 'teardown': end the session (RFC 4486 Cease subcode 1); 'warn': only report. */
+  action: 'teardown' | 'warn';
+}
+
+/** RFC 4486 §4: Cease, subcode 1 "Maximum Number of Prefixes Reached". */
+export const CEASE = 6;
+export const CEASE_MAX_PREFIXES = 1;
+
+/** Emitted once when a family goes over its limit (again after it has come back under). */
+export interface MaxPrefixExceeded {
+  peer: string;
+  family: Family;
+  limit: number;
+  count: number;
+  action: 'teardown' | 'warn';
+  /**
+   * The NOTIFICATION to send when tearing down: RFC 4486 §4 data is AFI (2 octets), SAFI
+   * (1 octet) and the prefix upper bound (4 octets).
+   */
+  notification: { code: number; subcode: number; data: Uint8Array };
+}
+
+export interface UpdateResult {
+  /** Prefixes whose accepted route changed (announced, replaced or withdrawn), in order. */
+  changed: string[];
+  /** NLRI announced / withdrawn in this UPDATE (including treat-as-withdraw ones). */
+  announced: number;
+  withdrawn: number;
+  /** Announced NLRI rejected by import policy. */
+  rejected: number;
+  /** RFC 4724 §2: the UPDATE was an End-of-RIB marker for this family. */
+  endOfRib: Family | null;
+  maxPrefix: MaxPrefixExceeded | null;
+}
+
+interface FamilyTable {
+  routes: Map<string, Route>;
+  accepted: number;
+  stale: number;
+  overLimit: boolean;
+}
+
+export interface AdjRibInOptions {
+  maxPrefix?: MaxPrefixConfig;
+}
+
+/** The attributes stored with routes of the NLRI field (RFC 4760 §3: MP attributes are per family). */
+function v4Attributes(a: PathAttributes): PathAttributes {
+  const out: PathAttributes = { ...a };
+  delete out.mpReach;
+  delete out.mpUnreach;
+  return foldAs4(out);
+}
+
+/**
+ * The attributes stored with routes of MP_REACH_NLRI: the NEXT_HOP attribute is ignored
+ * (RFC 4760 §3 "the NEXT_HOP attribute SHOULD be ignored"), the MP next hops kept, NLRI dropped.
+ */
+function mpAttributes(a: PathAttributes): PathAttributes {
+  const mp = a.mpReach!;
+  const out: PathAttributes = { ...a };
+  delete out.mpUnreach;
+  delete out.nextHop;
+  out.mpReach = { afi: mp.afi, safi: mp.safi, nextHops: mp.nextHops, nlri: [] };
+  if (mp.nextHopRaw) out.mpReach.nextHopRaw = mp.nextHopRaw;
+  return foldAs4(out);
+}
+
+function routeKey(n: Nlri): string {
+  return n.pathId === undefined ? n.prefix : `${n.prefix}#${n.pathId}`;
+}
+
+export class AdjRibIn {
+  private readonly tables = new Map<Family, FamilyTable>();
+  /** Routes currently rejected, by reason. */
+  readonly rejectedNow = new Map<string, number>();
+  /** Every rejection since the peer was created, by reason (a counter for metrics). */
+  readonly rejectedTotal = new Map<string, number>();
+  maxPrefix: MaxPrefixConfig | undefined;
+
+  constructor(
+    readonly peer: RibPeer,
+    private readonly store: AttributeStore,
+    private readonly policy: ImportPolicy,
+    private readonly sink: RouteSink | null,
+    options: AdjRibInOptions = {},
+  ) {
+    this.maxPrefix = options.maxPrefix;
+  }
+
+  private table(family: Family): FamilyTable {
+    let t = this.tables.get(family);
+    if (!t) {
+      t = { routes: new Map(), accepted: 0, stale: 0, overLimit: false };
+      this.tables.set(family, t);
+    }
+    return t;
+  }
+
+  private countReject(reason: string, delta: number): void {
+    this.rejectedNow.set(reason, (this.rejectedNow.get(reason) ?? 0) + delta);
+    if (delta > 0) this.rejectedTotal.set(reason, (this.rejectedTotal.get(reason) ?? 0) + delta);
+  }
+
+  /** Takes `route` out of the counters (it is leaving the table or being replaced). */
+  private forget(t: FamilyTable, route: Route): void {
+    if (route.rejected === null) t.accepted--;
+    else this.countReject(route.rejected, -1);
+    if (route.stale) t.stale--;
+    this.store.release(route.attrs);
+  }
+
+  /**
+   * Applies one UPDATE received at `now`. Withdrawals first, then announcements
+   * (RFC 4271 §9: an UPDATE's withdrawn routes are processed before its NLRI).
+   */
+  apply(update: UpdateMessage, now: number): UpdateResult {
+    const result: UpdateResult = { changed: [], announced: 0, withdrawn: 0, rejected: 0, endOfRib: endOfRibFamily(update), maxPrefix: null };
+    if (result.endOfRib) return result;
+    const a = update.attributes;
+    for (const n of update.withdrawn) this.withdraw(IPV4_UNICAST, n, result);
+    if (a.mpUnreach) {
+      const fam = familyName(a.mpUnreach.afi, a.mpUnreach.safi);
+      for (const n of a.mpUnreach.withdrawn) this.withdraw(fam, n, result);
+    }
+    if (update.treatAsWithdraw) {
+      // RFC 7606 §2 treat-as-withdraw: every NLRI of the UPDATE (NLRI field and MP_REACH)
+      // is handled as if it were in the withdrawn routes.
+      for (const n of update.nlri) this.withdraw(IPV4_UNICAST, n, result);
+      if (a.mpReach) {
+        const fam = familyName(a.mpReach.afi, a.mpReach.safi);
+        for (const n of a.mpReach.nlri) this.withdraw(fam, n, result);
+      }
+    } else {
+      if (update.nlri.length > 0) this.announceAll(IPV4_UNICAST, update.nlri, v4Attributes(a), now, result);
+      if (a.mpReach && a.mpReach.nlri.length > 0) {
+        this.announceAll(familyName(a.mpReach.afi, a.mpReach.safi), a.mpReach.nlri, mpAttributes(a), now, result);
+      }
+    }
+    return result;
+  }
+
+  private withdraw(family: Family, n: Nlri, result: UpdateResult): void {
+    result.withdrawn++;
+    const t = this.tables.get(family);
+    if (!t) return;
+    const key = routeKey(n);
+    const old = t.routes.get(key);
+    if (!old) return;
+    t.routes.delete(key);
+    this.forget(t, old);
+    if (old.rejected === null) {
+      this.sink?.routeChanged(old, null);
+      result.changed.push(old.prefix);
+    }
+    if (t.overLimit && this.maxPrefix && t.accepted <= this.maxPrefix.limit) t.overLimit = false;
+  }
+
+  private announceAll(family: Family, nlri: readonly Nlri[], attrs: PathAttributes, now: number, result: UpdateResult): void {
+    const t = this.table(family);
+    const rec = this.store.intern(attrs);
+    // Checks that depend on the attributes alone run once per UPDATE.
+    const attrReason = this.policy.checkAttributes(this.peer, family, rec);
+    for (const n of nlri) {
+      result.announced++;
+      const reason = attrReason ?? this.policy.checkPrefix(this.peer, n.prefix);
+      if (reason !== null) result.rejected++;
+      this.put(t, family, n, rec, reason, now, result.changed);
+    }
+    this.checkLimit(family, t, result);
+  }
+
+  private put(t: FamilyTable, family: Family, n: Nlri, rec: InternedAttributes, reason: string | null, now: number, changed: string[]): void {
+    const key = routeKey(n);
+    const old = t.routes.get(key);
+    if (old && old.attrs === rec && old.rejected === reason) {
+      // The same path again. RFC 4724 §4.2: a stale route is replaced by the fresh one.
+      if (old.stale) {
+        old.stale = false;
+        t.stale--;
+        if (reason === null) {
+          this.sink?.routeChanged(old, old);
+          changed.push(old.prefix);
+        }
+      }
+      return;
+    }
+    const route = new Route(this.peer, family, n.prefix, n.pathId ?? 0, rec, now);
+    route.rejected = reason;
+    this.store.retain(rec);
+    t.routes.set(key, route);
+    if (reason === null) t.accepted++;
+    else this.countReject(reason, 1);
+    if (old) this.forget(t, old);
+    const prev = old && old.rejected === null ? old : null;
+    const cur = reason === null ? route : null;
+    if (prev || cur) {
+      this.sink?.routeChanged(prev, cur);
+      changed.push(n.prefix);
+    }
+  }
+
+  private checkLimit(family: Family, t: FamilyTable, result: UpdateResult): void {
+    const mp = this.maxPrefix;
+    if (!mp) return;
+    if (t.accepted <= mp.limit) {
+      t.overLimit = false;
+      return;
+    }
+    if (t.overLimit) return;
+    t.overLimit = true;
+    const codes = familyCodes(family) ?? { afi: 0, safi: 0 };
+    const data = new Uint8Array(7);
+    const dv = new DataView(data.buffer);
+    dv.setUint16(0, codes.afi);
+    dv.setUint8(2, codes.safi);
+    dv.setUint32(3, Math.min(mp.limit, 0xffffffff));
+    result.maxPrefix = {
+      peer: this.peer.id,
+      family,
+      limit: mp.limit,
+      count: t.accepted,
+      action: mp.action,
+      notification: { code: CEASE, subcode: CEASE_MAX_PREFIXES, data },
+    };
+  }
+
+  /**
+   * RFC 4724 §4.2 (session lost with graceful restart) and RFC 7313 §4 (BoRR): mark the
+   * family's routes stale. Routes already stale from an earlier restart are deleted first
+   * ("to deal with possible consecutive restarts, a route previously marked as stale MUST be
+   * deleted"). Returns the prefixes whose accepted route changed.
+   */
+  markStale(family: Family, deletePreviouslyStale = true): string[] {
+    const changed = deletePreviouslyStale ? this.purgeStale(family) : [];
+    const t = this.tables.get(family);
+    if (!t) return changed;
+    for (const r of t.routes.values()) {
+      if (r.stale) continue;
+      r.stale = true;
+      t.stale++;
+      if (r.rejected === null) {
+        this.sink?.routeChanged(r, r);
+        changed.push(r.prefix);
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * RFC 4724 §4.2 (End-of-RIB, restart or stale timer expiry) and RFC 7313 §4 (EoRR): delete the
+   * routes of the family still marked stale. Returns the prefixes whose accepted route changed.
+   */
+  purgeStale(family: Family): string[] {
+    const changed: string[] = [];
+    const t = this.tables.get(family);
+    if (!t || t.stale === 0) return changed;
+    for (const [key, r] of t.routes) {
+      if (!r.stale) continue;
+      t.routes.delete(key);
+      this.forget(t, r);
+      if (r.rejected === null) {
+        this.sink?.routeChanged(r, null);
+        changed.push(r.prefix);
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * RFC 7313 §4: the peer sent BoRR (Beginning of Route Refresh) for a family: its current routes
+   * become stale until re-advertised; earlier stale marks are kept.
+   */
+  beginRouteRefresh(family: Family): string[] {
+    return this.markStale(family, false);
+  }
+
+  /** RFC 7313 §4: EoRR (or its timer ran out): routes not re-advertised since BoRR are removed. */
+  endRouteRefresh(family: Family): string[] {
+    return this.purgeStale(family);
+  }
+
+  /** Deletes every route of a family (or of all families): session down without graceful restart. */
+  clear(family?: Family): string[] {
+    const changed: string[] = [];
+    for (const [fam, t] of this.tables) {
+      if (family !== undefined && fam !== family) continue;
+      for (const r of t.routes.values()) {
+        this.forget(t, r);
+        if (r.rejected === null) {
+          this.sink?.routeChanged(r, null);
+          changed.push(r.prefix);
+        }
+      }
+      t.routes.clear();
+      t.overLimit = false;
+    }
+    return changed;
+  }
+
+  /**
+   * Soft reconfiguration inbound: runs import policy again over every stored route (accepted
+   * and rejected) after the policy changed. Returns the prefixes whose accepted route changed.
+   */
+  reapplyImport(now: number): string[] {
+    const changed: string[] = [];
+    for (const [family, t] of this.tables) {
+      const byAttrs = new Map<InternedAttributes, string | null>();
+      for (const [key, r] of t.routes) {
+        let attrReason = byAttrs.get(r.attrs);
+        if (attrReason === undefined) {
+          attrReason = this.policy.checkAttributes(this.peer, family, r.attrs);
+          byAttrs.set(r.attrs, attrReason);
+        }
+        const reason = attrReason ?? this.policy.checkPrefix(this.peer, r.prefix);
+        if (reason === r.rejected) continue;
+        const route = new Route(this.peer, family, r.prefix, r.pathId, r.attrs, now);
+        route.rejected = reason;
+        route.stale = r.stale;
+        if (route.stale) t.stale++;
+        this.store.retain(r.attrs);
+        t.routes.set(key, route);
+        if (reason === null) t.accepted++;
+        else this.countReject(reason, 1);
+        this.forget(t, r);
+        const prev = r.rejected === null ? r : null;
+        const cur = reason === null ? route : null;
+        this.sink?.routeChanged(prev, cur);
+        changed.push(r.prefix);
+      }
+    }
+    return changed;
+  }
+
+  get(family: Family, prefix: string, pathId?: number): Route | undefined {
+    return this.tables.get(family)?.routes.get(pathId === undefined ? prefix : `${prefix}#${pathId}`);
+  }
+
+  /** All stored routes of a family (accepted and rejected). */
+  *routes(family: Family): IterableIterator<Route> {
+    const t = this.tables.get(family);
+    if (t) yield* t.routes.values();
+  }
+
+  families(): Family[] {
+    return [...this.tables.keys()];
+  }
+
+  counts(family: Family): { total: number; accepted: number; rejected: number; stale: number } {
+    const t = this.tables.get(family);
+    if (!t) return { total: 0, accepted: 0, rejected: 0, stale: 0 };
+    return { total: t.routes.size, accepted: t.accepted, rejected: t.routes.size - t.accepted, stale: t.stale };
+  }
+}

@@ -1,0 +1,339 @@
+// Adj-RIB-Out and update groups (RFC 4271 §3.2, §9.2). Peers with the same outbound policy
+// (ExportProfile) and the same sending context (4-octet AS, ADD-PATH, message size) form one
+// UPDATE GROUP: the group holds one Adj-RIB-Out (what its members have been sent), turns Loc-RIB
+// changes into a diff against it, and packs the diff into UPDATEs once for all members — the
+// route-reflector fan-out costs one computation per group, not per client. A joining member gets
+// the group's current Adj-RIB-Out (no per-prefix policy run) followed by End-of-RIB
+// (RFC 4724 §2). Route refresh (RFC 2918) re-sends a family's table, framed by BoRR/EoRR when
+// enhanced route refresh is negotiated (RFC 7313 §4).
+import type { BgpMessage, CodecContext, Family, PathAttributes, RouteRefreshMessage, UpdateMessage } from '../wire/types';
+import { encodeMessage } from '../wire/message';
+import { exportAttributes, exportProfileKey, exportRefusal, type ExportProfile } from '../policy/export';
+import { PrefixSet } from '../policy/prefixes';
+import { AttributeStore, type InternedAttributes } from './attributes';
+import { familyCodes } from './family';
+import type { LocRib, LocRibChange } from './loc-rib';
+import {
+  endOfRibMessage,
+  MAX_EXTENDED_MESSAGE_SIZE,
+  MAX_MESSAGE_SIZE,
+  packAnnouncements,
+  packWithdrawals,
+  PackingError,
+  pathAttributesSize,
+  type AttributeSizer,
+  type PackContext,
+} from './packing';
+import type { RibPeer, Route } from './route';
+
+/** The sending side of a negotiated session, as far as UPDATE contents depend on it. */
+export interface GroupTx {
+  /** Families negotiated with the members (RFC 4760 §8). */
+  families: readonly Family[];
+  /** RFC 6793. */
+  as4: boolean;
+  /** RFC 7911: families for which the members receive path identifiers. */
+  addPath: ReadonlySet<Family>;
+  /** RFC 8654. */
+  extendedMessage: boolean;
+}
+
+/** The key that decides group membership: equal profile and equal tx context. */
+export function updateGroupKey(profile: ExportProfile, tx: GroupTx): string {
+  return `${exportProfileKey(profile)}|${[...tx.families].sort().join(',')}|${tx.as4 ? 4 : 2}|${[...tx.addPath].sort().join(',')}|${tx.extendedMessage ? 'x' : ''}`;
+}
+
+/** Marker in the pending map: the prefix should not be advertised (withdraw if it was). */
+const WITHDRAW = null;
+
+/** RFC 7313 §3 route refresh subtypes. */
+export const ROUTE_REFRESH_NORMAL = 0;
+export const ROUTE_REFRESH_BORR = 1;
+export const ROUTE_REFRESH_EORR = 2;
+
+export interface UpdateGroupOptions {
+  /** Measures non-MP path attributes; default matches src/wire's encoder. */
+  sizer?: AttributeSizer;
+}
+
+export class UpdateGroup {
+  readonly members = new Set<string>();
+  /** Adj-RIB-Out: per family, prefix → attributes last sent. */
+  private readonly sent = new Map<Family, Map<string, InternedAttributes>>();
+  /** Changes since the last flush: prefix → attributes wanted (null: not advertised). */
+  private readonly pending = new Map<Family, Map<string, InternedAttributes | null>>();
+  /** Outgoing attribute sets, interned so equal sets are grouped into shared UPDATEs. */
+  private readonly store = new AttributeStore();
+  /** Export result per (source attribute set, source peer): interned attributes or a refusal. */
+  private exportCache = new Map<InternedAttributes, Map<RibPeer, InternedAttributes | string>>();
+  private exportCacheSize = 0;
+  private readonly filter: PrefixSet | null;
+  private readonly sizer: AttributeSizer;
+  /** Packed full tables per family, valid until the Adj-RIB-Out changes. */
+  private readonly tableCache = new Map<Family, UpdateMessage[]>();
+  /** Best paths not sent, by reason (counter for metrics and explain). */
+  readonly refused = new Map<string, number>();
+
+  constructor(readonly key: string, readonly profile: ExportProfile, readonly tx: GroupTx, options: UpdateGroupOptions = {}) {
+    this.filter = profile.exportPrefixes ? new PrefixSet(profile.exportPrefixes, 'exportPrefixes') : null;
+    this.sizer = options.sizer ?? pathAttributesSize;
+  }
+
+  packContext(family: Family): PackContext {
+    return {
+      as4: this.tx.as4,
+      addPath: this.tx.addPath.has(family),
+      maxSize: this.tx.extendedMessage ? MAX_EXTENDED_MESSAGE_SIZE : MAX_MESSAGE_SIZE,
+    };
+  }
+
+  private count(reason: string): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+
+  /** The outgoing attributes for `route`, or why it is not sent (cached per attribute set and peer). */
+  private exported(route: Route): InternedAttributes | string {
+    let byPeer = this.exportCache.get(route.attrs);
+    if (!byPeer) {
+      if (this.exportCacheSize > 100_000) {
+        // Bound the cache: rebuilding it costs one export per attribute set.
+        for (const m of this.exportCache.values()) for (const v of m.values()) if (typeof v !== 'string') this.store.release(v);
+        this.exportCache = new Map();
+        this.exportCacheSize = 0;
+      }
+      byPeer = new Map();
+      this.exportCache.set(route.attrs, byPeer);
+    }
+    let out = byPeer.get(route.peer);
+    if (out === undefined) {
+      const refusal = exportRefusal(route, this.profile);
+      if (refusal !== null) out = refusal;
+      else {
+        out = this.store.intern(exportAttributes(route, this.profile));
+        this.store.retain(out); // held by the cache
+      }
+      byPeer.set(route.peer, out);
+      this.exportCacheSize++;
+    }
+    return out;
+  }
+
+  /**
+   * Forget cached exports of one source peer (when its identity, e.g. its BGP Identifier,
+   * changed), or of all.
+   */
+  invalidateExportCache(source?: RibPeer): void {
+    if (source) {
+      for (const m of this.exportCache.values()) {
+        const v = m.get(source);
+        if (v === undefined) continue;
+        if (typeof v !== 'string') this.store.release(v);
+        m.delete(source);
+        this.exportCacheSize--;
+      }
+      return;
+    }
+    for (const m of this.exportCache.values()) for (const v of m.values()) if (typeof v !== 'string') this.store.release(v);
+    this.exportCache = new Map();
+    this.exportCacheSize = 0;
+  }
+
+  private want(family: Family, prefix: string, best: Route | null): void {
+    if (!this.tx.families.includes(family)) return;
+    let p = this.pending.get(family);
+    if (!p) {
+      p = new Map();
+      this.pending.set(family, p);
+    }
+    if (best === null) {
+      p.set(prefix, WITHDRAW);
+      return;
+    }
+    if (this.filter && !this.filter.contains(prefix)) {
+      this.count('export-filtered');
+      p.set(prefix, WITHDRAW);
+      return;
+    }
+    const out = this.exported(best);
+    if (typeof out === 'string') {
+      this.count(out);
+      p.set(prefix, WITHDRAW);
+    } else p.set(prefix, out);
+  }
+
+  /** Queues Loc-RIB changes; nothing is computed for members until flush(). */
+  routesChanged(changes: readonly LocRibChange[]): void {
+    for (const c of changes) this.want(c.family, c.prefix, c.best);
+  }
+
+  routeChanged(c: LocRibChange): void {
+    this.want(c.family, c.prefix, c.best);
+  }
+
+  /** Queues a prefix again with its current best path (its export may have changed). */
+  requeue(family: Family, prefix: string, best: Route | null): void {
+    this.want(family, prefix, best);
+  }
+
+  /** Queues every current best path of the Loc-RIB (a new group, or after an export policy change). */
+  seed(locRib: LocRib): void {
+    for (const family of this.tx.families) for (const d of locRib.bests(family)) this.want(family, d.prefix, d.best);
+    // Prefixes sent but no longer in the Loc-RIB are withdrawn.
+    for (const [family, sent] of this.sent) {
+      for (const prefix of sent.keys()) if (!locRib.lookup(prefix, family)?.best) this.want(family, prefix, null);
+    }
+  }
+
+  /** Number of prefixes with queued changes. */
+  get pendingCount(): number {
+    let n = 0;
+    for (const p of this.pending.values()) n += p.size;
+    return n;
+  }
+
+  /**
+   * Applies the queued changes to the Adj-RIB-Out and returns the UPDATEs that carry the
+   * difference, packed (withdrawals first, then one run of messages per attribute set). The
+   * same messages go to every member; encode them once.
+   */
+  flush(): UpdateMessage[] {
+    const out: UpdateMessage[] = [];
+    for (const [family, p] of this.pending) {
+      if (p.size === 0) continue;
+      let sent = this.sent.get(family);
+      if (!sent) {
+        sent = new Map();
+        this.sent.set(family, sent);
+      }
+      const withdrawals: string[] = [];
+      const announce = new Map<InternedAttributes, string[]>();
+      for (const [prefix, wanted] of p) {
+        const had = sent.get(prefix);
+        if (wanted === had) continue;
+        if (wanted === WITHDRAW) {
+          if (had === undefined) continue;
+          sent.delete(prefix);
+          this.store.release(had);
+          withdrawals.push(prefix);
+          continue;
+        }
+        let list = announce.get(wanted);
+        if (!list) {
+          list = [];
+          announce.set(wanted, list);
+        }
+        list.push(prefix);
+      }
+      p.clear();
+      const before = out.length;
+      const ctx = this.packContext(family);
+      if (withdrawals.length > 0) out.push(...packWithdrawals(family, withdrawals, ctx));
+      for (const [attrs, prefixes] of announce) {
+        let msgs: UpdateMessage[];
+        try {
+          msgs = packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer);
+        } catch (e) {
+          if (!(e instanceof PackingError)) throw e;
+          // Cannot be sent to these peers at all: withdraw what they had instead.
+          const gone: string[] = [];
+          for (const prefix of prefixes) {
+            const had = sent.get(prefix);
+            if (had !== undefined) {
+              sent.delete(prefix);
+              this.store.release(had);
+              gone.push(prefix);
+            }
+            this.count('attributes-too-large');
+          }
+          out.push(...packWithdrawals(family, gone, ctx));
+          continue;
+        }
+        for (const prefix of prefixes) {
+          const had = sent.get(prefix);
+          this.store.retain(attrs);
+          if (had !== undefined) this.store.release(had);
+          sent.set(prefix, attrs);
+        }
+        out.push(...msgs);
+      }
+      if (out.length > before) this.tableCache.delete(family);
+    }
+    return out;
+  }
+
+  /**
+   * The whole Adj-RIB-Out of a family as UPDATEs, grouped by attribute set, optionally
+   * followed by End-of-RIB. Computed once per Adj-RIB-Out version and shared.
+   */
+  table(family: Family, endOfRib = true): UpdateMessage[] {
+    let msgs = this.tableCache.get(family);
+    if (!msgs) {
+      msgs = [];
+      const sent = this.sent.get(family);
+      if (sent && sent.size > 0) {
+        const byAttrs = new Map<InternedAttributes, string[]>();
+        for (const [prefix, attrs] of sent) {
+          let list = byAttrs.get(attrs);
+          if (!list) {
+            list = [];
+            byAttrs.set(attrs, list);
+          }
+          list.push(prefix);
+        }
+        const ctx = this.packContext(family);
+        for (const [attrs, prefixes] of byAttrs) msgs.push(...packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer));
+      }
+      this.tableCache.set(family, msgs);
+    }
+    return endOfRib ? [...msgs, endOfRibMessage(family)] : msgs;
+  }
+
+  /**
+   * A peer joins the group. `toExisting`: the pending changes, for the members already in the
+   * group (send before anything else). `toNew`: the group's full table for the new member,
+   * each family followed by End-of-RIB (RFC 4724 §2).
+   */
+  join(peerId: string): { toExisting: UpdateMessage[]; toNew: UpdateMessage[] } {
+    const toExisting = this.flush();
+    this.members.add(peerId);
+    const toNew: UpdateMessage[] = [];
+    for (const family of this.tx.families) toNew.push(...this.table(family, true));
+    return { toExisting: this.members.size > 1 ? toExisting : [], toNew };
+  }
+
+  /** A member leaves; returns true when the group is now empty (the speaker may drop it). */
+  leave(peerId: string): boolean {
+    this.members.delete(peerId);
+    return this.members.size === 0;
+  }
+
+  /**
+   * RFC 2918 §4: the peer asked for a family again; re-send the Adj-RIB-Out. With enhanced
+   * route refresh (RFC 7313 §4) the table is framed by BoRR and EoRR. Call after flush() so
+   * the table is current.
+   */
+  refresh(family: Family, enhanced: boolean): BgpMessage[] {
+    const table = this.tx.families.includes(family) ? this.table(family, false) : [];
+    if (!enhanced) return [...table];
+    const codes = familyCodes(family);
+    if (!codes) return [...table];
+    const rr = (subtype: number): RouteRefreshMessage => ({ type: 'route-refresh', afi: codes.afi, safi: codes.safi, subtype });
+    return [rr(ROUTE_REFRESH_BORR), ...table, rr(ROUTE_REFRESH_EORR)];
+  }
+
+  /** The codec context of every member's sending direction (equal by construction of the group). */
+  codecContext(): CodecContext {
+    return { as4: this.tx.as4, addPath: this.tx.addPath, extendedMessage: this.tx.extendedMessage };
+  }
+
+  /** Encodes messages once for all members (src/wire encoder with the group's context). */
+  encode(messages: readonly BgpMessage[]): Buffer[] {
+    const ctx = this.codecContext();
+    return messages.map((m) => encodeMessage(m, ctx));
+  }
+
+  /** What the members have been sent for a family: prefix → attributes. */
+  sentRoutes(family: Family): ReadonlyMap<string, InternedAttributes> {
+    return this.sent.get(family) ?? new Map();
+  }
+}

@@ -1,0 +1,284 @@
+// Loc-RIB (RFC 4271 §3.2, §9.1): every accepted path per destination, the decision process run
+// per processing round over the destinations that changed, and the resulting change events for
+// the FIB and the update groups. Our own originated routes (the node's pod block) take part as
+// 'local' paths. Pure: the speaker calls process() once per round of its event queue; time and
+// next-hop reachability are passed in.
+import type { Family, PathAttributes } from '../wire/types';
+import { AttributeStore } from './attributes';
+import type { RouteSink } from './adj-rib-in';
+import { decide, ineligibility, multipathNextHops, type Decision, type DecisionConfig, type DecisionReason, type DecisionTrace, type NextHopResolution, type NextHopResolver } from './decision';
+import { familyOfPrefix } from './family';
+import { Route, ribPeer, type RibPeer } from './route';
+
+/** Shared empty path list of a new destination (replaced on the first path, never mutated). */
+const NO_PATHS: Route[] = Object.freeze([]) as unknown as Route[];
+const NO_ROUTES: readonly Route[] = Object.freeze([]) as readonly Route[];
+
+/**
+ * One Loc-RIB change, reported once per processing round per destination. The next-hop and
+ * multipath lists are computed when read (most consumers read only `best`).
+ */
+export class LocRibChange {
+  constructor(
+    readonly family: Family,
+    readonly prefix: string,
+    /** The new best path, or null when the destination is gone (withdraw). */
+    readonly best: Route | null,
+    /** The best path before this round, or null when the destination is new. */
+    readonly previous: Route | null,
+    readonly reason: DecisionReason,
+    private readonly set: readonly Route[] | null,
+    private readonly previousSet: readonly Route[] | null,
+  ) {}
+
+  /** The multipath set, best first ([best] without ECMP, [] without best). */
+  get multipath(): Route[] {
+    return this.set ? [...this.set] : this.best ? [this.best] : [];
+  }
+
+  /** Distinct next hops of the multipath set (best first) for the FIB; [] for local routes. */
+  get nextHops(): string[] {
+    return multipathNextHops(this.set ?? (this.best ? [this.best] : NO_ROUTES));
+  }
+
+  get previousNextHops(): string[] {
+    return multipathNextHops(this.previousSet ?? (this.previous ? [this.previous] : NO_ROUTES));
+  }
+}
+
+/** The paths of one prefix and the current decision. */
+export class Destination {
+  paths: Route[] = NO_PATHS;
+  best: Route | null = null;
+  reason: DecisionReason = 'no-eligible-path';
+  /** The multipath set when it has more than one path; null means [best]. */
+  multipathSet: Route[] | null = null;
+  dirty = false;
+
+  constructor(readonly family: Family, readonly prefix: string) {}
+
+  get multipath(): Route[] {
+    return this.multipathSet ?? (this.best ? [this.best] : []);
+  }
+}
+
+export interface LocRibConfig {
+  localAs: number;
+  /** Our BGP Identifier (the identifier of locally originated paths). */
+  routerId: string;
+  /** ECMP paths (1 = off). Default 1. */
+  maxPaths?: number;
+  alwaysCompareMed?: boolean;
+  /** See DecisionConfig.preferNonStale; default false per RFC 4724 §4.2. */
+  preferNonStale?: boolean;
+  /** Next-hop resolution (RFC 4271 §9.1.2); default: every next hop reachable at cost 0. */
+  resolve?: NextHopResolver;
+}
+
+export class LocRib implements RouteSink {
+  private readonly tables = new Map<Family, Map<string, Destination>>();
+  private dirty: Destination[] = [];
+  private readonly decisionConfig: DecisionConfig;
+  private resolveCache = new Map<string, NextHopResolution | null>();
+  private resolver: NextHopResolver;
+  /** The peer our own routes come from. */
+  readonly localPeer: RibPeer;
+  /** Shared attribute store; AdjRibIns should be built on the same one. */
+  readonly store: AttributeStore;
+
+  constructor(config: LocRibConfig, store = new AttributeStore()) {
+    this.store = store;
+    this.resolver = config.resolve ?? (() => ({ igpCost: 0 }));
+    this.localPeer = ribPeer({ id: 'local', kind: 'local', address: '0.0.0.0', asn: config.localAs, routerId: config.routerId });
+    this.decisionConfig = {
+      localAs: config.localAs,
+      maxPaths: Math.max(1, config.maxPaths ?? 1),
+      alwaysCompareMed: config.alwaysCompareMed ?? false,
+      preferNonStale: config.preferNonStale ?? false,
+      // Resolution is cached for one processing round.
+      resolve: (nh, fam) => {
+        const key = fam === 'ipv4-unicast' ? nh : `${fam} ${nh}`;
+        let r = this.resolveCache.get(key);
+        if (r === undefined) {
+          r = this.resolver(nh, fam);
+          this.resolveCache.set(key, r);
+        }
+        return r;
+      },
+    };
+  }
+
+  private destination(family: Family, prefix: string, create: boolean): Destination | undefined {
+    let t = this.tables.get(family);
+    if (!t) {
+      if (!create) return undefined;
+      t = new Map();
+      this.tables.set(family, t);
+    }
+    let d = t.get(prefix);
+    if (!d && create) {
+      d = new Destination(family, prefix);
+      t.set(prefix, d);
+    }
+    return d;
+  }
+
+  private markDirty(d: Destination): void {
+    if (!d.dirty) {
+      d.dirty = true;
+      this.dirty.push(d);
+    }
+  }
+
+  /** RouteSink: an Adj-RIB-In's accepted path changed. */
+  routeChanged(previous: Route | null, current: Route | null): void {
+    const any = (current ?? previous)!;
+    if (previous === current) {
+      // Only the stale mark changed: it matters to the decision only when stale paths rank lower.
+      if (this.decisionConfig.preferNonStale) {
+        const d = this.destination(any.family, any.prefix, false);
+        if (d) this.markDirty(d);
+      }
+      return;
+    }
+    const d = this.destination(any.family, any.prefix, true)!;
+    if (previous) {
+      const i = d.paths.indexOf(previous);
+      if (i >= 0) {
+        const last = d.paths.pop()!;
+        if (i < d.paths.length) d.paths[i] = last;
+      }
+    }
+    if (current) {
+      // An exact-size array for the common single-path destination.
+      if (d.paths.length === 0) d.paths = [current];
+      else d.paths.push(current);
+    }
+    this.markDirty(d);
+  }
+
+  /**
+   * Originates (or replaces) a local route, e.g. the node's pod block: ORIGIN IGP, empty AS_PATH
+   * unless given. Export sets the next hop to our address (RFC 4271 §5.1.3).
+   */
+  originate(prefix: string, attrs: PathAttributes = {}, now = 0, family: Family = familyOfPrefix(prefix)): Route {
+    const d = this.destination(family, prefix, true)!;
+    const rec = this.store.intern({ origin: 0, asPath: [], ...attrs });
+    const old = d.paths.find((p) => p.peer === this.localPeer);
+    if (old && old.attrs === rec) return old;
+    const route = new Route(this.localPeer, family, prefix, 0, rec, now);
+    this.store.retain(rec);
+    this.routeChanged(old ?? null, route);
+    if (old) this.store.release(old.attrs);
+    return route;
+  }
+
+  /** Stops originating a local route. */
+  withdrawOriginated(prefix: string, family: Family = familyOfPrefix(prefix)): void {
+    const d = this.destination(family, prefix, false);
+    const old = d?.paths.find((p) => p.peer === this.localPeer);
+    if (!old) return;
+    this.routeChanged(old, null);
+    this.store.release(old.attrs);
+  }
+
+  /** Re-run the decision for the destination of `route` at the next round. */
+  touch(route: Route): void {
+    const d = this.destination(route.family, route.prefix, false);
+    if (d) this.markDirty(d);
+  }
+
+  /** Next-hop reachability changed: re-run the decision for every destination (of a family). */
+  invalidateNextHops(family?: Family): void {
+    for (const [fam, t] of this.tables) {
+      if (family !== undefined && fam !== family) continue;
+      for (const d of t.values()) this.markDirty(d);
+    }
+  }
+
+  setResolver(resolve: NextHopResolver): void {
+    this.resolver = resolve;
+    this.invalidateNextHops();
+  }
+
+  /** Destinations waiting for the decision process. */
+  get pending(): number {
+    return this.dirty.length;
+  }
+
+  /**
+   * One processing round: runs the decision process for every destination changed since the
+   * last round and returns what changed. Families for which `deferred(family)` is true keep
+   * their pending destinations (RFC 4724 §4.1 selection deferral).
+   */
+  process(deferred?: (family: Family) => boolean): LocRibChange[] {
+    const changes: LocRibChange[] = [];
+    const keep: Destination[] = [];
+    this.resolveCache = new Map();
+    const cfg = this.decisionConfig;
+    for (const d of this.dirty) {
+      if (deferred && deferred(d.family)) {
+        keep.push(d);
+        continue;
+      }
+      d.dirty = false;
+      const before = d.best;
+      const beforeSet = d.multipathSet;
+      const paths = d.paths;
+      if (paths.length === 1) {
+        // The common case, without building a Decision.
+        const only = paths[0];
+        const eligible = ineligibility(only, cfg) === null;
+        d.best = eligible ? only : null;
+        d.reason = eligible ? 'only-path' : 'no-eligible-path';
+        d.multipathSet = null;
+      } else {
+        const decision: Decision = decide(paths, cfg);
+        d.best = decision.best;
+        d.reason = decision.reason;
+        d.multipathSet = decision.multipath.length > 1 ? decision.multipath : null;
+        if (paths.length === 0) this.tables.get(d.family)?.delete(d.prefix);
+      }
+      const after = d.multipathSet;
+      const sameSet = beforeSet === null || after === null
+        ? beforeSet === after
+        : beforeSet.length === after.length && beforeSet.every((r, i) => r === after[i]);
+      if (before === d.best && sameSet) continue;
+      changes.push(new LocRibChange(d.family, d.prefix, d.best, before, d.reason, after, beforeSet));
+    }
+    this.dirty = keep;
+    return changes;
+  }
+
+  lookup(prefix: string, family: Family = familyOfPrefix(prefix)): Destination | undefined {
+    return this.tables.get(family)?.get(prefix);
+  }
+
+  /** The full decision for one prefix with every step's eliminations (for `nexthop explain`). */
+  explain(prefix: string, family: Family = familyOfPrefix(prefix)): { decision: Decision; trace: DecisionTrace } | null {
+    const d = this.lookup(prefix, family);
+    if (!d) return null;
+    const trace: DecisionTrace = { ineligible: [], eliminated: [] };
+    this.resolveCache = new Map();
+    return { decision: decide(d.paths, this.decisionConfig, trace), trace };
+  }
+
+  /** Every destination that has a best path (of one family, or all). */
+  *bests(family?: Family): IterableIterator<Destination> {
+    for (const [fam, t] of this.tables) {
+      if (family !== undefined && fam !== family) continue;
+      for (const d of t.values()) if (d.best) yield d;
+    }
+  }
+
+  families(): Family[] {
+    return [...this.tables.keys()];
+  }
+
+  /** Number of destinations (of one family, or all). */
+  size(family?: Family): number {
+    let n = 0;
+    for (const [fam, t] of this.tables) if (family === undefined || fam === family) n += t.size;
+    return n;
+  }
+}
