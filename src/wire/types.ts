@@ -47,7 +47,12 @@ export interface Aggregator {
   address: string;
 }
 
-/** RFC 4760 §3. For IPv6, `nextHops` is [global] or [global, link-local] (RFC 2545 §3). */
+/**
+ * RFC 4760 §3. For IPv6, `nextHops` is [global] or [global, link-local] (RFC 2545 §3). For IPv4
+ * unicast it is [IPv4] or, per RFC 8950, [IPv6] / [IPv6 global, link-local]. The codec parses
+ * ipv4-unicast and ipv6-unicast only; for every other family decode returns nextHops [] and nlri []
+ * with the bytes in nextHopRaw / nlriRaw, and encode sends those raw bytes.
+ */
 export interface MpReach {
   afi: number;
   safi: number;
@@ -59,6 +64,7 @@ export interface MpReach {
   nlriRaw?: Uint8Array;
 }
 
+/** RFC 4760 §4. Other families than ipv4/ipv6-unicast: withdrawn [] and the bytes in withdrawnRaw. */
 export interface MpUnreach {
   afi: number;
   safi: number;
@@ -68,6 +74,10 @@ export interface MpUnreach {
 
 /** An attribute we do not understand, or chose not to parse; passed on per RFC 4271 §5. */
 export interface RawAttribute {
+  /**
+   * Optional / Transitive / Partial bits (0x80 / 0x40 / 0x20) as received. Decode clears the
+   * Extended Length bit and the unused low bits; encode picks Extended Length from the length.
+   */
   flags: number;
   code: number;
   value: Uint8Array;
@@ -79,6 +89,23 @@ export interface RawAttribute {
  *  - communities: 32-bit values (RFC 1997), e.g. 65000:100 is 65000 * 65536 + 100;
  *  - extendedCommunities: 8-byte values as 16 lower-case hex digits (RFC 4360);
  *  - largeCommunities: [global admin, local 1, local 2] (RFC 8092).
+ *
+ * What decode returns depends on the codec context (and encode mirrors it, see wire/attributes.ts):
+ *  - ctx.as4 (both sides 4-octet, RFC 6793): asPath and aggregator carry 4-octet ASNs; AS4_PATH /
+ *    AS4_AGGREGATOR, should a peer send them, are dropped and reported in UpdateMessage.discarded
+ *    (RFC 6793 §3), so as4Path / as4Aggregator are never set. Encode never sends them.
+ *  - !ctx.as4 (peer is a 2-octet speaker): asPath and aggregator are exactly the 2-octet fields as
+ *    received (AS_TRANS 23456 standing in for 4-octet ASNs); as4Path / as4Aggregator are the
+ *    AS4_PATH / AS4_AGGREGATOR as received. The route's real path is effectiveAsPath(attrs) and
+ *    its aggregator effectiveAggregator(attrs) (RFC 6793 §4.2.3). Encode accepts both this decoded
+ *    form (sent back unchanged) and a path with real 4-octet ASNs and no as4Path (it then sends
+ *    AS_TRANS in AS_PATH and the real path in AS4_PATH, RFC 6793 §4.2.2).
+ *  - Absent and empty differ only for asPath ([] is an empty AS_PATH, valid for iBGP). Decode
+ *    never returns empty communities / clusterList / extended / large community lists (RFC 7606
+ *    makes a zero-length one malformed) and encode does not send empty ones. atomicAggregate is
+ *    true or absent.
+ *  - Recognised attributes lose their Partial bit; unknown ones keep their flags (RawAttribute).
+ *  - Encode order: MP_REACH_NLRI, MP_UNREACH_NLRI (RFC 7606 §5.1), then all others by type code.
  */
 export interface PathAttributes {
   origin?: 0 | 1 | 2; // IGP, EGP, INCOMPLETE
@@ -106,9 +133,14 @@ export interface OpenMessage {
   version: number;
   /** The 2-octet "My Autonomous System" field (AS_TRANS 23456 when the real AS needs 4 octets). */
   myAs: number;
+  /** 0 or >= 3 (RFC 4271 §4.2; decode rejects 1 and 2 with Unacceptable Hold Time). */
   holdTime: number;
   /** BGP Identifier in dotted-quad form. */
   bgpId: string;
+  /**
+   * Every capability of every Capabilities optional parameter, in order (RFC 5492 §4 allows one
+   * parameter or many; encode uses as few as fit, RFC 9072's extended length beyond 255 octets).
+   */
   capabilities: Capability[];
 }
 
@@ -152,6 +184,10 @@ export interface UpdateMessage {
   discarded?: WireErrorInfo[];
 }
 
+/**
+ * Decode always returns `data` as received, plus shutdownCommunication when the data holds a valid
+ * one. Encode sends `data`; only when it is empty does it build it from shutdownCommunication.
+ */
 export interface NotificationMessage {
   type: 'notification';
   code: number;
@@ -169,7 +205,10 @@ export interface RouteRefreshMessage {
   type: 'route-refresh';
   afi: number;
   safi: number;
-  /** RFC 7313 §3: 0 normal request, 1 BoRR, 2 EoRR. */
+  /**
+   * RFC 7313 §3: 0 normal request, 1 BoRR, 2 EoRR. Other values are returned as they are; RFC 7313
+   * §5 says the receiver ignores such a message.
+   */
   subtype: number;
 }
 
