@@ -1,0 +1,175 @@
+// Benchmark: learning 100,000 IPv4 prefixes from one iBGP peer (RFC 4271 §9: UPDATE → Adj-RIB-In
+// → decision → Loc-RIB), our Speaker side by side with BIRD 2 and FRR bgpd learning the same feed
+// in the same run. Method (shared/LAB.md): the feed is a BIRD generator with `protocol static`
+// routes, disabled until the clock starts; each sink runs in its own namespace pair with its own
+// generator; the session is Established before the clock starts (`birdc enable gen` is time
+// zero); the sink is polled every 0.1 s until it holds every prefix; no export back to the
+// generator (iBGP split horizon, RFC 4271 §9.2). RSS is the sink process's VmRSS when done, and
+// the growth from the Established, empty state divided by the prefix count.
+//
+// Needs root (network namespaces). Usage: node learn.bench.js [--passes N] [--prefixes N] [--json]
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Lab, isRoot, nsExec, waitFor } from '../../test/helpers/lab';
+import { Daemon, daemonAvailable, daemonVersion, startDaemon, waitEstablished } from '../../test/helpers/daemons';
+import { SpeakerProcess } from '../../test/helpers/speaker-runner';
+
+type Sink = 'nexthop' | 'bird' | 'frr';
+const AS = 64900;
+const GEN = '10.90.0.1';
+const SINK = '10.90.0.2';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+function prefixOf(i: number): string {
+  return `${16 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}.0/24`;
+}
+
+function generatorConfig(n: number): string {
+  const L = [`router id ${GEN};`, 'protocol device {}', 'protocol static gen {', '  ipv4;', '  disabled;'];
+  for (let i = 0; i < n; i++) L.push(`  route ${prefixOf(i)} unreachable;`);
+  L.push('}', 'protocol bgp sink {', `  local ${GEN} as ${AS};`, `  neighbor ${SINK} as ${AS};`,
+    '  connect retry time 1;', '  ipv4 { import none; export all; };', '}', '');
+  return L.join('\n');
+}
+
+function rssKiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Extra node flags for the speaker process: --node-args "--max-semi-space-size=1 ...". */
+const NODE_ARGS = (() => {
+  const i = process.argv.indexOf('--node-args');
+  return i >= 0 ? process.argv[i + 1].split(/\s+/).filter(Boolean) : [];
+})();
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15, 100 Hz ticks). */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface PassResult { sink: Sink; seconds: number; cpu: number; rssMiB: number; bytesPerRoute: number; settledBytesPerRoute: number }
+const SETTLE_MS = 3000;
+
+async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResult> {
+  const lab = new Lab('bsp');
+  try {
+    const nsGen = lab.netns('gen');
+    const nsSink = lab.netns('sink');
+    lab.link(nsGen, [`${GEN}/24`], nsSink, [`${SINK}/24`]);
+    const dir = lab.tempDir();
+    fs.chmodSync(dir, 0o755);
+    const conf = path.join(dir, 'gen.conf');
+    const sock = path.join(dir, 'gen.ctl');
+    fs.writeFileSync(conf, genConf);
+    lab.spawn(nsGen, 'bird', ['-f', '-c', conf, '-s', sock, '-P', path.join(dir, 'gen.pid')]);
+    const birdc = (...a: string[]) => nsExec(nsGen, 'birdc', ['-s', sock, ...a], { allowFail: true, timeoutMs: 30000 });
+    await waitFor('generator BIRD up', () => fs.existsSync(sock) && birdc('show', 'status').includes('Daemon is up'), 60000, 200);
+
+    let pid: number;
+    let count: () => Promise<number>;
+    let speaker: SpeakerProcess | null = null;
+    let daemon: Daemon | null = null;
+    if (sink === 'nexthop') {
+      speaker = await SpeakerProcess.start(lab, nsSink, {
+        speaker: { localAs: AS, routerId: SINK, listen: [{ address: SINK, port: 179 }], pools: [], connectRetryTime: 1 },
+        peers: [{ name: 'gen', address: GEN, peerAs: AS, type: 'external', sourceAddress: SINK, holdTime: 90 }],
+      }, 15000, NODE_ARGS);
+      pid = speaker.proc.pid!;
+      const sp = speaker;
+      await waitFor('nexthop Established', async () => (await sp.peer('gen'))?.state === 'Established', 30000, 100);
+      count = async () => sp.request<number>('count', { family: 'ipv4-unicast' });
+    } else {
+      daemon = await startDaemon(lab, nsSink, sink, { routerId: SINK, asn: AS, neighbors: [{ address: GEN, asn: AS, localAddress: SINK }] });
+      pid = daemon.pid;
+      await waitEstablished(daemon, GEN, 30000);
+      const d = daemon;
+      count = sink === 'bird'
+        ? async () => Number(/(\d+) of \d+ routes/.exec(await d.command('show route count'))?.[1] ?? 0)
+        : async () => {
+          const j = JSON.parse(await d.command('show bgp ipv4 unicast summary json')) as { peers?: Record<string, { pfxRcd?: number }> };
+          return j.peers?.[GEN]?.pfxRcd ?? 0;
+        };
+    }
+    await waitFor('generator session Established', () => /Established/.test(birdc('show', 'protocols', 'sink')), 30000, 200);
+    await sleep(500);
+    const rss0 = rssKiB(pid);
+    const cpu0 = cpuSeconds(pid);
+    const t0 = process.hrtime.bigint();
+    birdc('enable', 'gen');
+    let got = 0;
+    for (let i = 0; i < 6000 && got < n; i++) {
+      got = await count();
+      if (got >= n) break;
+      await sleep(100);
+    }
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (got < n) throw new Error(`${sink} learned only ${got} of ${n} prefixes`);
+    const rss1 = rssKiB(pid);
+    const cpu = cpuSeconds(pid) - cpu0;
+    // And once the process had a second to settle (V8's memory reducer runs when allocation stops).
+    await sleep(SETTLE_MS);
+    const rss2 = rssKiB(pid);
+    await speaker?.stop();
+    await daemon?.stop();
+    return { sink, seconds, cpu, rssMiB: rss1 / 1024, bytesPerRoute: ((rss1 - rss0) * 1024) / n, settledBytesPerRoute: ((rss2 - rss0) * 1024) / n };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function main(): Promise<void> {
+  if (!isRoot()) {
+    console.log('learn.bench: needs root for network namespaces; skipped');
+    return;
+  }
+  const passes = arg('--passes', 3);
+  const n = arg('--prefixes', 100_000);
+  const sinks: Sink[] = ['nexthop', 'bird', 'frr'].filter((s) => s === 'nexthop' || daemonAvailable(s as 'bird' | 'frr')) as Sink[];
+  const genConf = generatorConfig(n);
+  const results: PassResult[] = [];
+  const load0 = os.loadavg()[0];
+  for (let p = 0; p < passes; p++) {
+    for (const s of sinks) {
+      const r = await onePass(s, n, genConf);
+      results.push(r);
+      console.error(`pass ${p + 1} ${s}: ${r.seconds.toFixed(2)} s (CPU ${r.cpu.toFixed(2)} s), RSS ${r.rssMiB.toFixed(1)} MiB, ${r.bytesPerRoute.toFixed(0)} B/route, ${r.settledBytesPerRoute.toFixed(0)} B/route settled`);
+    }
+  }
+  const load1 = os.loadavg()[0];
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify({ prefixes: n, passes, load: [load0, load1], results }));
+    return;
+  }
+  const ver: Record<Sink, string> = { nexthop: `nexthop (node ${process.version})`, bird: daemonVersion('bird'), frr: daemonVersion('frr') };
+  console.log(`${n} IPv4 prefixes from one iBGP peer, ${passes} passes, load average ${load0.toFixed(1)} → ${load1.toFixed(1)} on ${os.cpus().length} CPUs`);
+  console.log(`| sink | time, median (range) | sink CPU, median (range) | RSS when done, median | RSS growth per route when done, median (range) | RSS growth per route ${SETTLE_MS / 1000} s later, median (range) |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const s of sinks) {
+    const rs = results.filter((r) => r.sink === s);
+    const t = rs.map((r) => r.seconds);
+    const b = rs.map((r) => r.bytesPerRoute);
+    const b2 = rs.map((r) => r.settledBytesPerRoute);
+    const range = (xs: number[], d: number) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+    console.log(`| ${ver[s]}${s === 'nexthop' && NODE_ARGS.length ? ` \`${NODE_ARGS.join(' ')}\`` : ''} | ${range(t, 2)} s | ${range(rs.map((r) => r.cpu), 2)} s | ${median(rs.map((r) => r.rssMiB)).toFixed(1)} MiB | ${range(b, 0)} B | ${range(b2, 0)} B |`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
