@@ -1,0 +1,187 @@
+// Pure mapping from the cluster layer's view to what the speaker and the dataplane take: the
+// node's own identity (AS, router id, addresses, reflector cluster id), the dataplane's
+// ClusterView (pools, node endpoints with blocks and VXLAN endpoints), the speaker's PeerConfig
+// for each DesiredPeer, the agent-written VTEP fields, and the convergence / coverage sets the
+// make-before-break planner (src/cluster/peers.ts) needs. No I/O.
+//
+// RFC 4271 §4.2 (BGP Identifier), RFC 6286 §2.1 (router id: a non-zero 32-bit value), RFC 4456
+// §7 (CLUSTER_ID), RFC 4724 §2 (End-of-RIB as the convergence signal), RFC 7348 (VXLAN VTEP).
+
+import type { ClusterView as ClusterStateView, NodeView, PoolView } from '../cluster/state';
+import { effectiveConfig, poolsForNode } from '../cluster/state';
+import type { DesiredPeer } from '../cluster/peers';
+import type { Resource, NodeStatusFields } from '../cluster/resources';
+import type { ClusterView as DataplaneClusterView } from '../dataplane/dataplane';
+import type { PeerConfig, PeerStatusView, RouteView } from '../speaker/types';
+import { vtepMacFor } from '../dataplane/tunnels';
+import { parseCidr, formatIP, cidrContains } from '../lib/ip';
+
+/** Why the agent cannot start (or apply a change): names the node and the field or resource. */
+export class AgentConfigError extends Error {
+  constructor(readonly code: 'UNKNOWN_NODE' | 'NO_ADDRESS' | 'NO_ROUTER_ID' | 'NO_BLOCK' | 'IPIP_UNSUPPORTED' | 'DATASTORE' | 'DATAPLANE',
+    readonly node: string, readonly field: string, detail: string) {
+    super(`node ${node}: ${field}: ${detail}`);
+    this.name = 'AgentConfigError';
+  }
+}
+
+function stripLen(a: string): string {
+  const i = a.indexOf('/');
+  return i < 0 ? a : a.slice(0, i);
+}
+
+/** The node's identity as the speaker needs it. */
+export interface NodeIdentity {
+  node: NodeView;
+  asNumber: number;
+  routerId: string;
+  ipv4?: string;
+  ipv6?: string;
+  clusterId?: string;
+  listenPort: number;
+}
+
+/**
+ * This node's identity from the cluster view; throws AgentConfigError when the Node resource is
+ * missing, has no address, or has no IPv4 address to take the router id from.
+ */
+export function nodeIdentity(view: ClusterStateView, nodeName: string, flags: { routerId?: string; listenPort?: number }, description: string): NodeIdentity {
+  const node = view.nodes.find((n) => n.name === nodeName);
+  if (!node) {
+    const known = view.nodes.map((n) => n.name);
+    throw new AgentConfigError('UNKNOWN_NODE', nodeName, 'Node', `no Node resource named ${nodeName} in ${description} (nodes: ${known.join(', ') || 'none'})`);
+  }
+  if (!node.ipv4Address && !node.ipv6Address) {
+    throw new AgentConfigError('NO_ADDRESS', nodeName, 'spec.bgp.ipv4Address', 'the Node has neither spec.bgp.ipv4Address nor spec.bgp.ipv6Address; the agent needs its underlay address');
+  }
+  const ipv4 = node.ipv4Address ? stripLen(node.ipv4Address) : undefined;
+  const ipv6 = node.ipv6Address ? stripLen(node.ipv6Address) : undefined;
+  // RFC 6286 §2.1: the BGP Identifier is a 32-bit value; by convention the node's IPv4 address.
+  const routerId = flags.routerId ?? ipv4;
+  if (!routerId) throw new AgentConfigError('NO_ROUTER_ID', nodeName, '--router-id', 'the node has no IPv4 address to use as BGP identifier; give --router-id A.B.C.D');
+  const cfg = effectiveConfig(view.resources, nodeName);
+  const own = view.resources.find((r) => r.kind === 'Node' && r.metadata.name === nodeName);
+  const asNumber = (own?.kind === 'Node' ? own.spec.bgp?.asNumber : undefined) ?? cfg.asNumber;
+  return {
+    node, asNumber, routerId, ipv4, ipv6,
+    clusterId: node.routeReflectorClusterId,
+    listenPort: flags.listenPort ?? cfg.listenPort,
+  };
+}
+
+/** The enabled pools that select this node. */
+export function nodePools(view: ClusterStateView, node: NodeView): PoolView[] {
+  return poolsForNode(view.pools, node.labels);
+}
+
+/**
+ * The agent-written fields this node should publish (Calico's ipv4VXLANTunnelAddr and
+ * vxlanTunnelMACAddr) when an IPv4 pool that selects it uses VXLAN. The VTEP address is the
+ * network address of the node's IPv4 block in that pool (flannel's choice: host-local never
+ * hands it to a pod, and it is inside a block other nodes route to us); the MAC is derived
+ * from the node name (stable across restarts). null = clear the field.
+ */
+export function desiredNodeStatus(view: ClusterStateView, node: NodeView, ownBlocks: readonly string[]): { [K in keyof NodeStatusFields]?: string | null } {
+  const vxPools = nodePools(view, node).filter((p) => p.family === 4 && p.vxlanMode !== 'Never');
+  let addr: string | null = null;
+  for (const p of vxPools) {
+    const pool = parseCidr(p.cidr)!;
+    const block = ownBlocks.map((b) => parseCidr(b)).find((c) => c !== null && c.family === 4 && cidrContains(pool, c));
+    if (block) { addr = formatIP(block.bytes); break; }
+  }
+  return {
+    ipv4VXLANTunnelAddr: addr,
+    vxlanTunnelMACAddr: addr ? vtepMacFor(node.name) : null,
+  };
+}
+
+/** Applies our own published fields to our NodeView (the watch may not have delivered them yet). */
+export function withOwnStatus(view: ClusterStateView, nodeName: string, status: { [K in keyof NodeStatusFields]?: string | null }): ClusterStateView {
+  return {
+    ...view,
+    nodes: view.nodes.map((n) => {
+      if (n.name !== nodeName) return n;
+      const m = { ...n };
+      for (const [k, v] of Object.entries(status) as [keyof NodeStatusFields, string | null | undefined][]) {
+        if (v === null) delete m[k];
+        else if (v !== undefined) m[k] = v;
+      }
+      return m;
+    }),
+  };
+}
+
+/** The dataplane's cluster view: pools, every node's endpoints and blocks, our own blocks. */
+export function dataplaneView(view: ClusterStateView, nodeName: string, ownBlocks: readonly string[]): DataplaneClusterView {
+  return {
+    nodeName,
+    pools: view.pools.map((p) => ({ cidr: p.cidr, ipipMode: p.ipipMode, vxlanMode: p.vxlanMode, natOutgoing: p.natOutgoing, disabled: p.disabled })),
+    nodes: view.nodes.map((n) => strip({
+      name: n.name,
+      ipv4Address: n.ipv4Address,
+      ipv6Address: n.ipv6Address,
+      ipv4VXLANTunnelAddr: n.ipv4VXLANTunnelAddr,
+      vxlanTunnelMACAddr: n.vxlanTunnelMACAddr,
+      ipv4IPIPTunnelAddr: n.ipv4IPIPTunnelAddr,
+      blocks: n.name === nodeName ? [...ownBlocks] : n.blocks,
+    })),
+    ownBlocks: [...ownBlocks],
+  };
+}
+
+function strip<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/** The speaker's PeerConfig for a desired session. */
+export function peerConfigFor(d: DesiredPeer): PeerConfig {
+  return strip<PeerConfig>({
+    name: d.name,
+    address: d.peerAddress,
+    port: d.peerPort,
+    peerAs: d.peerAsn,
+    localAs: d.localAsn,
+    type: d.kind,
+    password: d.password,
+    ttlSecurity: d.ttlSecurity,
+    sourceAddress: d.sourceAddress,
+    keepOriginalNextHop: d.keepOriginalNextHop || undefined,
+    maxRestartTime: d.maxRestartTime,
+  });
+}
+
+/**
+ * Sessions that have converged: Established and End-of-RIB received for every family they
+ * carry (RFC 4724 §2), or Established without graceful restart negotiated (no End-of-RIB is
+ * promised then; RFC 4724 §4: a speaker SHOULD send it anyway, so we wait for it when GR is on).
+ */
+export function convergedPeers(statuses: readonly PeerStatusView[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of statuses) {
+    if (s.state !== 'Established') continue;
+    const fams = s.capabilities?.families ?? [];
+    const eor = new Set(s.gracefulRestart.endOfRibReceived);
+    if (!s.capabilities?.gracefulRestart || fams.every((f) => eor.has(f))) out.add(s.name);
+  }
+  return out;
+}
+
+/**
+ * Sessions every route of which is also learned over a session in `staying` (so removing them
+ * loses nothing). Computed from the candidate paths of the Loc-RIB.
+ */
+export function coveredPeers(routes: readonly RouteView[], current: readonly string[], staying: ReadonlySet<string>): Set<string> {
+  const uncovered = new Set<string>();
+  for (const r of routes) {
+    const peers = new Set(r.paths.map((p) => p.peer));
+    const keptElsewhere = [...peers].some((p) => staying.has(p) || p === 'local');
+    if (!keptElsewhere) for (const p of peers) uncovered.add(p);
+  }
+  return new Set(current.filter((n) => !uncovered.has(n)));
+}
+
+/** The enabled pools' CIDRs (the speaker's import rule for cluster peers). */
+export function enabledPoolCidrs(resources: readonly Resource[]): string[] {
+  return resources.filter((r) => r.kind === 'IPPool' && !r.spec.disabled).map((r) => (r.kind === 'IPPool' ? r.spec.cidr : ''));
+}

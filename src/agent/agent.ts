@@ -1,0 +1,655 @@
+// The node agent: the composition root that wires the cluster layer (datastore, IPAM, desired
+// peers), the BGP speaker and the dataplane, and serves status over the control socket and
+// metrics/health over HTTP. Flow at start: load and validate the resources → claim (or find
+// again) the node's blocks → publish agent-written Node fields (VXLAN VTEP) → check the
+// dataplane plan against this host (uplink, node address, tunnel support) before touching it
+// → look for our routes in the FIB: if there are any we restarted with our forwarding state
+// intact, so the speaker starts with the R and F bits and defers selection (RFC 4724 §4.1),
+// and the FIB reconciler starts only once selection ran (no churn, no flush) → speaker starts,
+// originates the blocks, adds the desired peers → Loc-RIB changes go to the dataplane →
+// datastore changes apply live: peers through the make-before-break planner, pools and nodes
+// to the dataplane, own block changes to originate/withdraw.
+//
+// Stop (SIGTERM/SIGINT): sessions are dropped without a NOTIFICATION so peers keep our routes
+// as stale (RFC 4724 §4.2), and the FIB is left as it is for the next run to adopt.
+//
+// RFC 4271 (BGP-4), RFC 4724 (graceful restart), RFC 4456 (route reflection roles), RFC 7348
+// (VXLAN VTEP fields).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { execFile } from 'child_process';
+import { Datastore } from '../cluster/datastore';
+import { openDatastore } from '../cluster/open';
+import { desiredPeers, diffPeers, planPeerTransition, DesiredPeer } from '../cluster/peers';
+import type { ClusterView as ClusterStateView } from '../cluster/state';
+import type { NodeStatusFields } from '../cluster/resources';
+import { Speaker } from '../speaker';
+import type { PeerStatusView, RouteChangeBatch } from '../speaker/types';
+import { Dataplane, planDataplane, ClusterView as DataplaneClusterView, DataplanePlan } from '../dataplane/dataplane';
+import { FibReconciler } from '../dataplane/fib/reconciler';
+import { NEXTHOP_RTPROT } from '../dataplane/fib/protocol';
+import { NetlinkSocket } from '../dataplane/netlink/socket';
+import { listRoutes } from '../dataplane/netlink/rtnl';
+import { AF_INET, AF_INET6, RTN_BLACKHOLE, RT_TABLE_MAIN } from '../dataplane/netlink/constants';
+import { linksWithAddresses, hostInterfaces } from '../dataplane/links';
+import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from '../dataplane/nexthop-decision';
+import { TunnelUnsupportedError } from '../dataplane/tunnels';
+import { formatIP, parseCidr, cidrContains, subnetCount } from '../lib/ip';
+import { Logging, Logger } from './log';
+import { Metrics, PeerMetricsSnapshot } from './metrics';
+import { StatusHttpServer, readinessConditions, ReadinessCondition } from './http';
+import { ControlServer, ControlMethodError } from './control';
+import type { AgentStatus, PeerStatus, RoutesStatus, ExplainResult, StatusFamily, PrefixCounts } from './status-types';
+import type { AgentOptions } from './agent-config';
+import {
+  NodeIdentity, nodeIdentity, desiredNodeStatus, withOwnStatus, dataplaneView, peerConfigFor,
+  convergedPeers, coveredPeers, enabledPoolCidrs, nodePools,
+} from './agent-plan';
+import { InstalledRoute, peerStatusRow, routeStatuses, explainResult, ribRoutesForDataplane } from './agent-views';
+
+/** Idle-hold backoff and connect retry for cluster sessions: peers come back within seconds. */
+const CONNECT_RETRY_S = 5;
+const BACKOFF = { initialMs: 500, maxMs: 30_000, stableMs: 10_000 };
+/** Liveness record TTL in the datastore, seconds. */
+const LIVENESS_TTL_S = 30;
+/** How often a pending make-before-break transition is looked at again. */
+const TRANSITION_TICK_MS = 500;
+
+function agentVersion(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pj = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pj.name === 'nexthop' && pj.version) return pj.version;
+    } catch { /* not here */ }
+    dir = path.dirname(dir);
+  }
+  return '0.0.0-dev';
+}
+
+/** Does this kernel have IPIP (tunl0 present in this namespace, the module loaded, or loadable)? */
+export function ipipSupported(): boolean {
+  if (fs.existsSync('/proc/sys/net/ipv4/conf/tunl0') || fs.existsSync('/sys/module/ipip')) return true;
+  try {
+    const release = fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    const base = `/lib/modules/${release}`;
+    if (fs.readFileSync(`${base}/modules.builtin`, 'utf8').includes('/ipip.ko')) return true;
+    const dep = fs.readFileSync(`${base}/modules.dep`, 'utf8');
+    return /\/ipip\.ko(\.[a-z]+)?:/.test(dep);
+  } catch {
+    return false;
+  }
+}
+
+function stripLen(a: string): string {
+  const i = a.indexOf('/');
+  return i < 0 ? a : a.slice(0, i);
+}
+
+export interface AgentDeps {
+  /** Logging; default stdout, JSON unless a terminal. */
+  logging?: Logging;
+}
+
+export class Agent {
+  readonly logging: Logging;
+  private readonly log: Logger;
+  private readonly startedAt = Date.now();
+  private readonly version = agentVersion();
+  private ds: Datastore | null = null;
+  private speaker: Speaker | null = null;
+  private dataplane: Dataplane | null = null;
+  private fib: FibReconciler | null = null;
+  private socket: NetlinkSocket | null = null;
+  private control: ControlServer | null = null;
+  private http: StatusHttpServer | null = null;
+  private liveness: { stop(): Promise<void> } | null = null;
+  readonly metrics: Metrics;
+
+  private identity: NodeIdentity | null = null;
+  private view: ClusterStateView | null = null;
+  private ownBlocks: string[] = [];
+  private poolSignature = '';
+  private plan: DataplanePlan | null = null;
+  private dpView: DataplaneClusterView | null = null;
+  /** The FIB reconciler runs (after selection deferral when we restarted). */
+  private fibStarted = false;
+  /** Loc-RIB changes go to the dataplane (false while a restarted speaker defers selection). */
+  private ribFeeding = false;
+  /** Our routes were in the FIB at start: graceful restart (RFC 4724 §4.1). */
+  restarted = false;
+  /** Sessions the speaker runs, by name, with the DesiredPeer they were made from. */
+  private readonly running = new Map<string, DesiredPeer>();
+  private desired: DesiredPeer[] = [];
+  private transitionSince: number | null = null;
+  private transitionTimer: NodeJS.Timeout | null = null;
+  private applyTimer: NodeJS.Timeout | null = null;
+  private work: Promise<void> = Promise.resolve();
+  private lastApplyError: string | undefined;
+  private datastoreError: string | undefined;
+  private stopping = false;
+  private started = false;
+
+  constructor(readonly options: AgentOptions, deps: AgentDeps = {}) {
+    this.logging = deps.logging ?? new Logging({ level: options.logLevel ?? 'info', pinned: options.logLevel !== undefined, base: { node: options.node } });
+    this.log = this.logging.component('agent');
+    this.metrics = new Metrics({ node: options.node, version: this.version, peerSnapshot: () => this.peerSnapshot() });
+  }
+
+  // --- start ------------------------------------------------------------------------------------
+
+  /**
+   * Starts everything. Throws AgentConfigError (and the cluster/dataplane layers' typed errors)
+   * for a configuration that cannot work, before the host is changed.
+   */
+  async start(): Promise<void> {
+    const o = this.options;
+    // 1. Resources (a bad resource file throws ResourceError naming the document and field).
+    const ds = openDatastore(o.datastore);
+    this.ds = ds;
+    await ds.load();
+    let view = ds.state.view();
+    const identity = nodeIdentity(view, o.node, { routerId: o.routerId, listenPort: o.listenPort }, ds.description);
+    this.identity = identity;
+    // logSeverityScreen applies unless --log-level pinned the level.
+    this.logging.applySeverity(view.config.logSeverityScreen);
+
+    // 2. IPAM: the node's blocks (reused after a restart).
+    const claims = await ds.claimBlocks(o.node);
+    this.ownBlocks = claims.map((c) => c.cidr).sort();
+    this.poolSignature = this.poolsKey(view);
+    this.log.info({ blocks: this.ownBlocks }, 'blocks owned');
+
+    // 3. Agent-written Node fields (VXLAN VTEP).
+    const status = desiredNodeStatus(view, identity.node, this.ownBlocks);
+    await this.publishStatus(view, status);
+    view = withOwnStatus(view, o.node, status);
+    this.view = view;
+
+    // 4. The dataplane plan, checked against this host before anything changes on it.
+    const socket = NetlinkSocket.open();
+    this.socket = socket;
+    const dpView = dataplaneView(view, o.node, this.ownBlocks);
+    const links = await linksWithAddresses(socket);
+    const interfaces = hostInterfaces(links, [IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE]);
+    const plan = planDataplane(dpView, interfaces, o.uplink);
+    if (plan.ipip && !ipipSupported()) {
+      throw new TunnelUnsupportedError('ipip', 'ipip', 'CONFIG_NET_IPIP', 'a pool has ipipMode Always or CrossSubnet, and no ipip module is built in, loaded or installed');
+    }
+    this.dpView = dpView;
+
+    // 5. Our routes already in the FIB? Then this is a restart with forwarding state kept.
+    let ours = 0;
+    for (const fam of [AF_INET, AF_INET6]) {
+      for (const r of await listRoutes(socket, fam)) if (r.protocol === NEXTHOP_RTPROT && r.table === RT_TABLE_MAIN && r.type !== RTN_BLACKHOLE) ours++;
+    }
+    this.restarted = ours > 0 && o.restartTime > 0;
+    this.log.info({ routesFound: ours, restarting: this.restarted }, this.restarted
+      ? 'found our routes in the FIB: graceful restart, selection deferred until End-of-RIB (RFC 4724 §4.1)'
+      : 'no routes of ours in the FIB: fresh start');
+
+    // 6. Operator surfaces (after the checks: they create the socket directory).
+    await this.startSurfaces();
+
+    // 7. The dataplane's host state (sysctls, tunnels, firewall, CNI); routes wait for the FIB start.
+    fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    const fib = FibReconciler.open({});
+    this.fib = fib;
+    fib.on('reconciled', (r) => {
+      this.metrics.observeReconcile(r.durationMs / 1000);
+      let v4 = 0;
+      let v6 = 0;
+      for (const k of fib.installedRoutes()) if (k.prefix.includes(':')) v6++; else v4++;
+      this.metrics.fibRoutes('ipv4', v4);
+      this.metrics.fibRoutes('ipv6', v6);
+    });
+    fib.on('error', (e) => { this.metrics.reconcileError(e.code); this.log.warn({ err: e.message }, 'FIB route failed'); });
+    fib.on('conflict', (c) => this.log.warn({ conflict: c }, 'FIB route blocked by a route of another protocol'));
+    this.dataplane = new Dataplane({
+      socket, fib,
+      firewall: o.firewall ? {} : false,
+      cni: o.cniConfDir !== null ? {
+        conflistPath: path.join(o.cniConfDir, o.cniConflistName),
+        subnetEnvPath: o.subnetEnv ?? undefined,
+        ipamDataDir: o.ipamDataDir,
+      } : false,
+      hostStatePath: path.join(o.stateDir, 'host-state.json'),
+      uplink: o.uplink,
+    });
+    this.plan = await this.dataplane.updateCluster(dpView);
+
+    // 8. The speaker.
+    this.desired = desiredPeers(o.node, view.resources);
+    await this.startSpeaker(identity, view, this.restarted, this.desired);
+
+    // 9. FIB: now, or when deferred selection has run (RFC 4724 §4.1).
+    if (!this.restarted) await this.startFib();
+    else this.afterSelection(() => this.startFib());
+
+    // 10. Live changes and liveness.
+    ds.on('change', () => this.scheduleApply());
+    ds.on('problem', (m) => { this.datastoreError = m; this.log.warn({ problem: m }, 'datastore problem; keeping the last good state'); });
+    ds.on('state', (s, reason) => {
+      this.metrics.datastoreConnected(this.datastoreKind(), s === 'connected');
+      if (s !== 'connected') this.datastoreError = reason; else this.datastoreError = undefined;
+      this.log.info({ state: s, reason }, 'datastore connection');
+    });
+    await ds.watch();
+    this.metrics.datastoreConnected(this.datastoreKind(), ds.connection === 'connected');
+    this.liveness = await ds.keepAlive(o.node, LIVENESS_TTL_S);
+    this.updateIpamMetrics(view);
+    // Whatever changed between the first read and the watch (another agent's claim or VTEP).
+    this.scheduleApply();
+    this.started = true;
+    this.log.info({ node: o.node, blocks: this.ownBlocks }, 'agent started');
+  }
+
+  private datastoreKind(): 'etcd' | 'file' {
+    return this.options.datastore.startsWith('etcd:') ? 'etcd' : 'file';
+  }
+
+  private async startSurfaces(): Promise<void> {
+    const control = new ControlServer({ path: this.options.controlSocket, logger: this.logging.component('control') });
+    control.handle('status', () => this.status());
+    control.handle('peers', () => this.speaker?.peerStatus() ?? []);
+    control.handle('routes', () => this.routes());
+    control.handle('explain', (params) => {
+      const address = (params as { address?: unknown } | undefined)?.address;
+      if (typeof address !== 'string') throw new ControlMethodError('bad-params', "explain needs params {\"address\": \"IP\"}");
+      return this.explain(address);
+    });
+    await control.start();
+    this.control = control;
+    if (this.options.metricsAddress !== null) {
+      const http = new StatusHttpServer({
+        address: this.options.metricsAddress,
+        metrics: this.metrics,
+        readiness: () => this.readiness(),
+        logger: this.logging.component('http'),
+      });
+      await http.start();
+      this.http = http;
+    }
+  }
+
+  private async publishStatus(view: ClusterStateView, status: { [K in keyof NodeStatusFields]?: string | null }): Promise<void> {
+    const me = view.nodes.find((n) => n.name === this.options.node);
+    const differs = (Object.entries(status) as [keyof NodeStatusFields, string | null | undefined][])
+      .some(([k, v]) => v !== undefined && (me?.[k] ?? null) !== v);
+    if (!differs) return;
+    await this.ds!.setNodeStatus(this.options.node, status);
+    this.log.info({ status }, 'published agent-written node fields');
+  }
+
+  /** Creates and starts a speaker for `identity`, originating our blocks, with `peers`. */
+  private async startSpeaker(identity: NodeIdentity, view: ClusterStateView, restarting: boolean, peers: readonly DesiredPeer[]): Promise<void> {
+    const o = this.options;
+    const speakerLog = this.logging.component('speaker');
+    const speaker = new Speaker({
+      localAs: identity.asNumber,
+      routerId: identity.routerId,
+      listen: [{ address: o.listenAddress ?? (identity.ipv6 ? '::' : '0.0.0.0'), port: identity.listenPort }],
+      nextHopIPv4: identity.ipv4,
+      nextHopIPv6: identity.ipv6,
+      pools: enabledPoolCidrs(view.resources),
+      clusterId: identity.clusterId ?? null,
+      gracefulRestart: { enabled: true, restartTime: o.restartTime, restarting },
+      connectRetryTime: CONNECT_RETRY_S,
+      backoff: BACKOFF,
+      hostname: o.node,
+      log: (level, message, fields) => speakerLog[level](fields ?? {}, message),
+    });
+    this.speaker = speaker;
+    this.running.clear();
+    speaker.onLocRibChange((b) => { if (this.speaker === speaker) this.onRibChange(b); });
+    for (const b of this.ownBlocks) speaker.originate(b);
+    for (const d of peers) this.addPeer(d);
+    await speaker.start();
+    this.log.info({ as: identity.asNumber, routerId: identity.routerId, clusterId: identity.clusterId, port: speaker.port, restarting,
+      peers: [...this.running.keys()] }, 'BGP speaker started');
+  }
+
+  /**
+   * The node's AS, router id, addresses, cluster id, listen port or pools changed: these are
+   * fixed in a speaker, so it is restarted in place the graceful way. The old one drops its
+   * sessions without a NOTIFICATION (peers keep our routes, RFC 4724 §4.2); the new one comes
+   * up as a restarting speaker (R bit, selection deferred, §4.1) with the FIB held as it is
+   * until its first selection, then the FIB gets the new Loc-RIB in one replace.
+   */
+  private async restartSpeaker(identity: NodeIdentity, view: ClusterStateView, desired: readonly DesiredPeer[]): Promise<void> {
+    const old = this.speaker!;
+    this.log.warn({ before: { as: this.identity!.asNumber, routerId: this.identity!.routerId, clusterId: this.identity!.clusterId, pools: old.config.pools },
+      after: { as: identity.asNumber, routerId: identity.routerId, clusterId: identity.clusterId, pools: enabledPoolCidrs(view.resources) } },
+    'speaker identity changed: restarting the speaker gracefully (RFC 4724)');
+    this.ribFeeding = false;
+    // Sessions that stay come back with their new policy settings (role, cluster id) at once:
+    // the restart is their reset. Removals and address/AS/key changes go through the planner.
+    const wanted = new Map(desired.map((d) => [d.name, d]));
+    const peers = [...this.running.values()].map((r) => {
+      const d = wanted.get(r.name);
+      return d && !diffPeers([r], [d]).changed.some((c) => c.needsReset) ? d : r;
+    });
+    await old.stop({ graceful: true });
+    this.identity = identity;
+    await this.startSpeaker(identity, view, true, peers);
+    this.afterSelection(async () => {
+      if (!this.fibStarted) return this.startFib();
+      this.dataplane!.setRoutes(ribRoutesForDataplane(this.speaker!.routes()));
+      this.ribFeeding = true;
+      this.log.info('restarted speaker finished selection: FIB updated');
+    });
+  }
+
+  /** The speaker identity a view asks for, as a comparable text. */
+  private identityKey(id: NodeIdentity, view: ClusterStateView): string {
+    return JSON.stringify([id.asNumber, id.routerId, id.ipv4, id.ipv6, id.clusterId, id.listenPort, enabledPoolCidrs(view.resources).sort()]);
+  }
+
+  // --- FIB --------------------------------------------------------------------------------------
+
+  private async startFib(): Promise<void> {
+    if (this.fibStarted || this.stopping || !this.dataplane || !this.speaker || !this.dpView) return;
+    this.fibStarted = true;
+    this.ribFeeding = true;
+    const report = await this.dataplane.start(this.dpView, ribRoutesForDataplane(this.speaker.routes()));
+    // Changes that arrived while start() ran: one full replace (the reconciler writes the diff).
+    this.dataplane.setRoutes(ribRoutesForDataplane(this.speaker.routes()));
+    this.log.info({ added: report.added, replaced: report.replaced, deleted: report.deleted, failed: report.failed.length }, 'FIB reconciler started (existing routes adopted)');
+  }
+
+  /** Runs `then` once the current speaker's deferred selection has run (RFC 4724 §4.1). */
+  private afterSelection(then: () => Promise<void>): void {
+    const deadline = Date.now() + 10 * 60_000;
+    const speaker = this.speaker;
+    const tick = (): void => {
+      if (this.stopping || this.speaker !== speaker) return;
+      if (!speaker!.selectionDeferred || Date.now() > deadline) {
+        this.log.info('selection deferral over: reconciling the FIB');
+        then().catch((e) => this.log.error({ err: (e as Error).message }, 'FIB update after selection failed'));
+        return;
+      }
+      setTimeout(tick, 100).unref();
+    };
+    tick();
+  }
+
+  private onRibChange(batch: RouteChangeBatch): void {
+    if (!this.fibStarted || !this.ribFeeding || !this.dataplane) return;
+    const changes = batch.changes.filter((c) => !c.local).map((c) => ({ prefix: c.prefix, nexthops: c.withdrawn ? [] : [...c.nextHops] }));
+    if (changes.length === 0) return;
+    try {
+      this.dataplane.updateRoutes(changes);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'dataplane rejected route changes');
+    }
+  }
+
+  // --- datastore changes ------------------------------------------------------------------------
+
+  private scheduleApply(): void {
+    if (this.stopping || this.applyTimer) return;
+    this.applyTimer = setTimeout(() => {
+      this.applyTimer = null;
+      this.work = this.work.then(() => this.applyCluster()).catch((e) => {
+        this.lastApplyError = (e as Error).message;
+        this.log.error({ err: (e as Error).message }, 'could not apply the datastore change; keeping the previous state');
+      });
+    }, 50);
+    this.applyTimer.unref();
+  }
+
+  private poolsKey(view: ClusterStateView): string {
+    const node = view.nodes.find((n) => n.name === this.options.node);
+    if (!node) return '';
+    const own = view.resources.find((r) => r.kind === 'Node' && r.metadata.name === this.options.node);
+    const pins = own?.kind === 'Node' ? own.spec.podCIDRs ?? [] : [];
+    return JSON.stringify([nodePools(view, node).map((p) => [p.name, p.cidr, p.blockSize]), pins]);
+  }
+
+  /** Applies the datastore's current state: blocks, node fields, dataplane, peers. */
+  private async applyCluster(): Promise<void> {
+    if (this.stopping || !this.ds || !this.speaker || !this.identity) return;
+    const o = this.options;
+    let view = this.ds.state.view();
+    const me = view.nodes.find((n) => n.name === o.node);
+    if (!me) {
+      this.lastApplyError = `the Node resource ${o.node} is gone from ${this.ds.description}; keeping the last configuration`;
+      this.log.error(this.lastApplyError);
+      return;
+    }
+    const id = nodeIdentity(view, o.node, { routerId: o.routerId, listenPort: o.listenPort }, this.ds.description);
+    const restartNeeded = this.identityKey(id, view) !== this.identityKey(this.identity, this.view ?? view);
+    this.logging.applySeverity(view.config.logSeverityScreen);
+    // Blocks: claim again when the pools selecting us (or our pins) changed.
+    const sig = this.poolsKey(view);
+    if (sig !== this.poolSignature) {
+      const claims = await this.ds.claimBlocks(o.node);
+      const next = claims.map((c) => c.cidr).sort();
+      for (const b of next) if (!this.ownBlocks.includes(b)) this.speaker.originate(b);
+      for (const b of this.ownBlocks) if (!next.includes(b)) this.speaker.withdraw(b);
+      if (JSON.stringify(next) !== JSON.stringify(this.ownBlocks)) this.log.info({ before: this.ownBlocks, after: next }, 'own blocks changed');
+      this.ownBlocks = next;
+      this.poolSignature = sig;
+    }
+    const status = desiredNodeStatus(view, me, this.ownBlocks);
+    await this.publishStatus(view, status);
+    view = withOwnStatus(view, o.node, status);
+    this.view = view;
+    this.updateIpamMetrics(view);
+    // Dataplane: pools, node endpoints, VTEPs, own blocks.
+    const dpView = dataplaneView(view, o.node, this.ownBlocks);
+    if (JSON.stringify(dpView) !== JSON.stringify(this.dpView) && this.dataplane) {
+      this.plan = await this.dataplane.updateCluster(dpView);
+      this.dpView = dpView;
+      this.log.info({ pools: dpView.pools.map((p) => p.cidr), nodes: dpView.nodes.length }, 'dataplane updated for the new cluster state');
+    }
+    const desired = desiredPeers(o.node, view.resources);
+    if (restartNeeded) await this.restartSpeaker(id, view, desired);
+    // Peers: make-before-break.
+    if (JSON.stringify(desired) !== JSON.stringify(this.desired)) {
+      this.desired = desired;
+      this.transitionSince = Date.now();
+      this.log.info({ peers: desired.map((d) => d.name) }, 'desired sessions changed');
+    }
+    this.lastApplyError = undefined;
+    this.transitionTick();
+  }
+
+  private addPeer(d: DesiredPeer): boolean {
+    try {
+      this.speaker!.addPeer(peerConfigFor(d));
+      this.running.set(d.name, d);
+      return true;
+    } catch (e) {
+      this.log.warn({ peer: d.name, err: (e as Error).message }, 'cannot add peer yet');
+      return false;
+    }
+  }
+
+  /** One step of the make-before-break transition toward `desired` (src/cluster/peers.ts). */
+  private transitionTick(): void {
+    if (this.stopping || !this.speaker) return;
+    const speaker = this.speaker;
+    const statuses = speaker.peerStatus();
+    const converged = convergedPeers(statuses);
+    const desiredNames = new Set(this.desired.map((d) => d.name));
+    const current = [...this.running.values()];
+    const leaving = current.filter((c) => !desiredNames.has(c.name)).map((c) => c.name);
+    const covered = leaving.length > 0 ? coveredPeers(speaker.routes(), leaving, desiredNames) : new Set<string>();
+    const timedOut = this.transitionSince !== null && Date.now() - this.transitionSince > this.options.transitionTimeout * 1000;
+    const gaveUp = new Set(timedOut ? this.desired.filter((d) => !converged.has(d.name)).map((d) => d.name) : []);
+    // After the timeout, removals go ahead even if coverage could not be shown.
+    const plan = planPeerTransition(current, this.desired, converged, timedOut ? { gaveUp } : { covered, gaveUp });
+    for (const d of plan.add) if (this.addPeer(d)) this.log.info({ peer: d.name, address: d.peerAddress }, 'session added');
+    for (const c of [...plan.update, ...plan.resetNow]) {
+      try {
+        speaker.updatePeer(peerConfigFor(c.after));
+        this.running.set(c.after.name, c.after);
+        this.log.info({ peer: c.after.name, fields: c.fields, reset: c.needsReset }, 'session changed');
+      } catch (e) {
+        this.log.warn({ peer: c.after.name, err: (e as Error).message }, 'cannot change peer');
+      }
+    }
+    for (const d of plan.removeNow) {
+      if (speaker.hasPeer(d.name)) speaker.removePeer(d.name);
+      this.running.delete(d.name);
+      this.metrics.removePeer(d.peerAddress);
+      this.log.info({ peer: d.name }, 'session removed');
+    }
+    const pending = plan.removeAfterConverged.length + plan.resetAfterConverged.length > 0
+      || this.desired.some((d) => !this.running.has(d.name));
+    if (pending) {
+      if (this.transitionSince === null) this.transitionSince = Date.now();
+      if (!this.transitionTimer) {
+        this.transitionTimer = setTimeout(() => { this.transitionTimer = null; this.transitionTick(); }, TRANSITION_TICK_MS);
+        this.transitionTimer.unref();
+      }
+    } else {
+      this.transitionSince = null;
+    }
+  }
+
+  // --- views ------------------------------------------------------------------------------------
+
+  private peerRows(): PeerStatus[] {
+    if (!this.speaker || !this.view) return [];
+    const desired = new Map(this.desired.map((d) => [d.name, d]));
+    return this.speaker.peerStatus().map((v) => peerStatusRow(v, desired.get(v.name) ?? this.running.get(v.name), this.view!.resources, !desired.has(v.name)));
+  }
+
+  private peerSnapshot(): PeerMetricsSnapshot[] {
+    return this.peerRows().map((p) => ({
+      peer: p.address, type: p.type, state: p.state,
+      families: (p.families ?? {}) as Partial<Record<StatusFamily, PrefixCounts>>,
+      updates: p.updates,
+    }));
+  }
+
+  readiness(): ReadinessCondition[] {
+    const rows = new Map(this.peerRows().map((p) => [p.name, p]));
+    return readinessConditions({
+      datastoreConnected: this.ds?.connection === 'connected',
+      datastoreError: this.datastoreError,
+      blocks: this.ownBlocks,
+      sessions: this.desired.map((d) => {
+        const r = rows.get(d.name);
+        return { name: d.name, address: d.peerAddress, state: r?.state ?? 'Idle', peerRestarting: r?.gracefulRestart?.restarting, info: r?.info };
+      }),
+    });
+  }
+
+  status(): AgentStatus {
+    const conds = this.readiness();
+    const notReady = conds.filter((c) => !c.ready).map((c) => c.detail ?? c.name);
+    if (this.lastApplyError) notReady.push(`last datastore change not applied: ${this.lastApplyError}`);
+    const ds = this.ds!;
+    const s: AgentStatus = {
+      node: this.options.node,
+      version: this.version,
+      startedAt: this.startedAt,
+      asn: this.identity?.asNumber ?? 0,
+      routerId: this.identity?.routerId ?? '',
+      blocks: [...this.ownBlocks],
+      datastore: {
+        kind: this.datastoreKind(), endpoint: ds.description.replace(/^(etcd|file):/, ''), connected: ds.connection === 'connected',
+        ...(this.datastoreError ? { lastError: this.datastoreError } : {}),
+      },
+      peers: this.peerRows(),
+      ready: notReady.length === 0,
+      now: Date.now(),
+    };
+    if (notReady.length > 0) s.notReady = notReady;
+    return s;
+  }
+
+  private async installed(): Promise<InstalledRoute[]> {
+    if (!this.fib || !this.socket) return [];
+    const names = new Map((await linksWithAddresses(this.socket)).map((l) => [l.link.index, l.link.name]));
+    return this.fib.installedRoutes().filter((k) => k.table === RT_TABLE_MAIN).map((k) => ({
+      prefix: k.prefix,
+      type: k.rtType === RTN_BLACKHOLE ? 'blackhole' : k.rtType === 1 ? 'unicast' : `type ${k.rtType}`,
+      gateways: k.nexthops.filter((n) => n.gateway).map((n) => formatIP(n.gateway!)),
+      devs: [...new Set(k.nexthops.map((n) => (n.ifindex !== undefined ? names.get(n.ifindex) ?? `if${n.ifindex}` : n.ifname)).filter((x): x is string => !!x))],
+      onlink: k.nexthops.some((n) => n.onlink),
+    }));
+  }
+
+  async routes(): Promise<RoutesStatus> {
+    const routes = this.speaker?.routes() ?? [];
+    const installed = this.fibStarted ? await this.installed() : [];
+    const ctx = this.fibStarted ? this.plan?.decision ?? null : null;
+    return { node: this.options.node, routes: routeStatuses(routes, ctx, installed, this.ownBlocks), now: Date.now() };
+  }
+
+  async explain(address: string): Promise<ExplainResult> {
+    if (!this.speaker || !this.view) throw new ControlMethodError('not-ready', 'the agent is still starting');
+    const routes = (await this.routes()).routes;
+    const kernel = await kernelRouteGet(address);
+    return explainResult({
+      address, nodeName: this.options.node, view: this.view, ownBlocks: this.ownBlocks,
+      explain: this.speaker.explain(address), routes, ctx: this.plan?.decision ?? null, peers: this.peerRows(),
+      kernel: kernel ?? undefined,
+    });
+  }
+
+  private updateIpamMetrics(view: ClusterStateView): void {
+    for (const p of view.pools) {
+      const pc = parseCidr(p.cidr);
+      if (!pc) continue;
+      const inPool = view.blocks.filter((b) => { const c = parseCidr(b.cidr); return c !== null && cidrContains(pc, c); });
+      this.metrics.ipamBlocks(p.name, {
+        allocated: inPool.length,
+        capacity: Number(subnetCount(pc, p.blockSize)),
+        node: inPool.filter((b) => b.node === this.options.node).length,
+      });
+    }
+  }
+
+  // --- stop -------------------------------------------------------------------------------------
+
+  /**
+   * Graceful stop: sessions end without a NOTIFICATION (peers keep our routes as stale, RFC 4724
+   * §4.2), the FIB and host state stay for the next run, the surfaces close.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of [this.applyTimer, this.transitionTimer]) if (t) clearTimeout(t);
+    await this.work.catch(() => undefined);
+    await this.speaker?.stop({ graceful: true }).catch((e) => this.log.warn({ err: (e as Error).message }, 'speaker stop'));
+    // The reconciler stops (routes stay); the dataplane's own netlink socket closes below.
+    if (this.dataplane && this.fibStarted) await this.dataplane.stop().catch(() => undefined);
+    else if (this.fib) await this.fib.stop().catch(() => undefined);
+    await this.liveness?.stop().catch(() => undefined);
+    await this.control?.close().catch(() => undefined);
+    await this.http?.close().catch(() => undefined);
+    await this.ds?.close().catch(() => undefined);
+    this.socket?.close();
+    this.log.info(this.started ? 'agent stopped; routes left in the FIB for the next start' : 'agent start abandoned; nothing left running');
+  }
+}
+
+/** The kernel's answer for one address (`ip -j route get`), or null when it has none. */
+export function kernelRouteGet(address: string): Promise<ExplainResult['kernel'] | null> {
+  return new Promise((resolve) => {
+    execFile('ip', ['-j', 'route', 'get', stripLen(address)], { timeout: 2000 }, (err, stdout) => {
+      if (err) { resolve(null); return; }
+      try {
+        const r = (JSON.parse(stdout) as { dev?: string; gateway?: string; prefsrc?: string; table?: string | number; type?: string }[])[0];
+        if (!r) { resolve(null); return; }
+        const out: NonNullable<ExplainResult['kernel']> = {};
+        if (r.dev) out.dev = r.dev;
+        if (r.gateway) out.via = r.gateway;
+        if (r.prefsrc) out.src = r.prefsrc;
+        if (r.table !== undefined) out.table = String(r.table);
+        else if (r.type && r.type !== 'unicast') out.table = `(${r.type})`;
+        resolve(out);
+      } catch {
+        resolve(null);
+      }
+    });
+  });
+}
+
+export type { PeerStatusView };

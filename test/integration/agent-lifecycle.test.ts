@@ -1,0 +1,264 @@
+// The agent end to end: three (then four) nodes in network namespaces on one L2 segment (a
+// bridge in a "switch" namespace), each running the real `nexthop agent` (the compiled CLI) on
+// one file datastore. Checks: the mesh comes up (`nexthop status --json`), every node's FIB gets
+// the other blocks (proto 78), `nexthop routes` / `nexthop explain` answer; a kill -9 of one
+// agent during a 20 pkt/s ping between two blocks loses no packet, and its restart adopts the
+// FIB without a single route change (ip monitor) thanks to graceful restart (RFC 4724 §4.1
+// restarting speaker, §4.2 receiving speaker keeps stale routes); SIGTERM exits 0 and leaves
+// the routes in place on the stopped node and on its peers; a Node added to the datastore file
+// gets sessions from the running agents without a restart.
+import { expect } from 'chai';
+import { ChildProcess, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import type { AgentStatus, RoutesStatus, ExplainResult } from '../../src/agent/status-types';
+
+/** The compiled CLI next to this compiled test (dist/ under `npm test`, or an engineer's build dir). */
+const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+interface NodeSpec { name: string; ns: string; addr: string; block: string; dir: string; proc?: ChildProcess; log?: string }
+
+function clusterYaml(nodes: { name: string; addr: string; block: string }[]): string {
+  const docs = [
+    `apiVersion: nexthop.io/v1
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { asNumber: 64512, nodeToNodeMeshEnabled: true }`,
+    `apiVersion: nexthop.io/v1
+kind: IPPool
+metadata: { name: pods }
+spec: { cidr: 10.78.0.0/16, blockSize: 24, ipipMode: Never, vxlanMode: Never, natOutgoing: false }`,
+    ...nodes.map((n) => `apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: ${n.name} }
+spec:
+  bgp: { ipv4Address: ${n.addr}/24 }
+  podCIDRs: [${n.block}]`),
+  ];
+  return docs.join('\n---\n') + '\n';
+}
+
+function cli(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20000 });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function sockOf(n: NodeSpec): string {
+  return path.join(n.dir, 'run', 'nexthop.sock');
+}
+
+function statusOf(n: NodeSpec): AgentStatus | null {
+  const r = cli(['status', '--json', '--control-socket', sockOf(n)]);
+  return r.status === 0 ? JSON.parse(r.stdout) as AgentStatus : null;
+}
+
+function ourRoutes(ns: string): string[] {
+  return nsExec(ns, 'ip', ['route', 'show', 'proto', '78']).split('\n').map((l) => l.trim()).filter((l) => l !== '').sort();
+}
+
+describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9 / SIGTERM / live add)', function () {
+  this.timeout(180_000);
+  const lab = new Lab('agl');
+  let dir = '';
+  let yamlPath = '';
+  const nodes: NodeSpec[] = [];
+  let sw = '';
+
+  function startAgent(n: NodeSpec): ChildProcess {
+    fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
+    const p = lab.spawn(n.ns, process.execPath, [MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
+      '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
+      '--subnet-env', path.join(n.dir, 'subnet.env'), '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
+    n.log = '';
+    p.stdout?.on('data', (d: Buffer) => { n.log += d.toString(); });
+    p.stderr?.on('data', (d: Buffer) => { n.log += d.toString(); });
+    n.proc = p;
+    return p;
+  }
+
+  function addNode(name: string, i: number): NodeSpec {
+    const ns = lab.netns(name);
+    const [, swEnd] = lab.link(ns, [`10.77.0.${i}/24`], sw, [], ['eth0', `p${i}`]);
+    nsExec(sw, 'ip', ['link', 'set', swEnd, 'master', 'br0']);
+    // A "pod" address inside the node's own block, on lo: answered locally, reached over BGP routes.
+    nsExec(ns, 'ip', ['addr', 'add', `10.78.${i}.1/32`, 'dev', 'lo']);
+    const n: NodeSpec = { name, ns, addr: `10.77.0.${i}`, block: `10.78.${i}.0/24`, dir: path.join(dir, name) };
+    nodes.push(n);
+    return n;
+  }
+
+  async function allEstablished(n: NodeSpec, count: number): Promise<AgentStatus | null> {
+    const s = statusOf(n);
+    return s && s.peers.filter((p) => p.state === 'Established').length === count ? s : null;
+  }
+
+  before(async function () {
+    if (!isRoot()) this.skip();
+    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not built`);
+    dir = lab.tempDir();
+    yamlPath = path.join(dir, 'cluster.yaml');
+    sw = lab.netns('sw');
+    nsExec(sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    nsExec(sw, 'ip', ['link', 'set', 'br0', 'up']);
+    for (const [i, name] of [[1, 'node-a'], [2, 'node-b'], [3, 'node-c']] as const) addNode(name, i);
+    fs.writeFileSync(yamlPath, clusterYaml(nodes));
+    for (const n of nodes) startAgent(n);
+  });
+
+  after(async () => {
+    if (process.env.NEXTHOP_TEST_DEBUG) for (const n of nodes) process.stderr.write(`--- ${n.name}\n${n.log}\n`);
+    await lab.destroy();
+  });
+
+  it('brings the mesh up: every agent reports 2 Established sessions, its node, AS and block', async () => {
+    for (const n of nodes) {
+      const s = (await waitFor(`${n.name} sessions`, () => allEstablished(n, 2), 30_000, 300))!;
+      expect(s.node).to.equal(n.name);
+      expect(s.asn).to.equal(64512);
+      expect(s.routerId).to.equal(n.addr);
+      expect(s.blocks).to.deep.equal([n.block]);
+      expect(s.peers.map((p) => p.node).sort()).to.deep.equal(nodes.filter((o) => o !== n).map((o) => o.name).sort());
+    }
+    const text = cli(['status', '--control-socket', sockOf(nodes[0])]);
+    expect(text.status).to.equal(0);
+    expect(text.stdout).to.contain('node node-a').and.to.contain('10.78.1.0/24').and.to.contain('Established');
+  });
+
+  it('writes the other nodes\' blocks into each FIB (proto 78) and a blackhole for its own', async () => {
+    for (const n of nodes) {
+      const want = nodes.filter((o) => o !== n).map((o) => `${o.block} via ${o.addr} dev eth0`);
+      const routes = (await waitFor(`${n.name} FIB`, () => {
+        const r = ourRoutes(n.ns);
+        return want.every((w) => r.some((l) => l.startsWith(w))) ? r : null;
+      }, 15_000, 200))!;
+      expect(routes.some((l) => l.startsWith(`blackhole ${n.block}`))).to.equal(true, routes.join('\n'));
+    }
+    // Pod-to-pod across nodes, both ways.
+    nsExec(nodes[0].ns, 'ping', ['-c', '2', '-W', '1', '-I', '10.78.1.1', '10.78.2.1']);
+  });
+
+  it('answers nexthop routes (RIB and FIB side by side) and nexthop explain', async () => {
+    const a = nodes[0];
+    const r = cli(['routes', '--json', '--control-socket', sockOf(a)]);
+    expect(r.status).to.equal(0, r.stderr);
+    const routes = JSON.parse(r.stdout) as RoutesStatus;
+    const b = routes.routes.find((x) => x.prefix === '10.78.2.0/24')!;
+    expect(b.best?.peer).to.equal('node/node-b/v4');
+    expect(b.best?.nextHop).to.equal('10.77.0.2');
+    expect(b.fib?.state).to.equal('in-sync');
+    expect(b.fib?.dev).to.equal('eth0');
+    expect(b.fib?.tunnel).to.equal('none');
+    const own = routes.routes.find((x) => x.prefix === '10.78.1.0/24')!;
+    expect(own.fib?.routeType).to.equal('blackhole');
+    expect(cli(['routes', '--control-socket', sockOf(a)]).stdout).to.contain('in sync');
+
+    const x = cli(['explain', '10.78.3.7', '--json', '--control-socket', sockOf(a)]);
+    expect(x.status).to.equal(0, x.stderr);
+    const ex = JSON.parse(x.stdout) as ExplainResult;
+    expect(ex.pool?.name).to.equal('pods');
+    expect(ex.block).to.equal('10.78.3.0/24');
+    expect(ex.owner).to.deep.include({ node: 'node-c', address: '10.77.0.3', local: false });
+    expect(ex.route?.best?.peer).to.equal('node/node-c/v4');
+    expect(ex.kernel?.dev).to.equal('eth0');
+    expect(ex.kernel?.via).to.equal('10.77.0.3');
+    expect(ex.decision).to.match(/directly/);
+    expect(ex.problems).to.deep.equal([]);
+    const text = cli(['explain', '10.78.3.7', '--control-socket', sockOf(a)]);
+    expect(text.stdout).to.match(/owned by\s+node\s+node-c/);
+    const bad = cli(['explain', 'not-an-ip', '--control-socket', sockOf(a)]);
+    expect(bad.status).to.equal(2);
+    const none = cli(['status', '--control-socket', path.join(dir, 'nowhere.sock')]);
+    expect(none.status).to.equal(1);
+    expect(none.stderr).to.match(/cannot reach nexthop agent at .*nowhere\.sock: is it running\?/);
+  });
+
+  it('kill -9 of an agent during a 20 pkt/s ping loses no packet; the restart adopts the FIB with no route change', async () => {
+    const [a, b] = nodes;
+    const before = ourRoutes(b.ns);
+    // ~14 s of pings from a's block to b's block and back.
+    const ping = lab.spawn(a.ns, 'ping', ['-i', '0.05', '-c', '280', '-W', '1', '-I', '10.78.1.1', '10.78.2.1']);
+    let pingOut = '';
+    ping.stdout?.on('data', (d: Buffer) => { pingOut += d.toString(); });
+    const pingDone = new Promise<number>((resolve) => ping.on('exit', (code) => resolve(code ?? -1)));
+    await new Promise((r) => setTimeout(r, 1000));
+    process.kill(b.proc!.pid!, 'SIGKILL');
+    await new Promise<void>((resolve) => { if (b.proc!.exitCode !== null || b.proc!.signalCode !== null) resolve(); else b.proc!.once('exit', () => resolve()); });
+    // Watch b's routes from now on: the restarted agent must not touch them.
+    const monitor = lab.spawn(b.ns, 'ip', ['-o', 'monitor', 'route']);
+    let events = '';
+    monitor.stdout?.on('data', (d: Buffer) => { events += d.toString(); });
+    await new Promise((r) => setTimeout(r, 1500));
+    // While b is down, a keeps b's routes as stale (RFC 4724 §4.2).
+    expect(ourRoutes(a.ns).some((l) => l.startsWith('10.78.2.0/24 via 10.77.0.2'))).to.equal(true);
+    startAgent(b);
+    await waitFor('b back in the mesh', () => allEstablished(b, 2), 30_000, 300);
+    await waitFor('b FIB reconciled', () => {
+      const r = cli(['routes', '--json', '--control-socket', sockOf(b)]);
+      if (r.status !== 0) return false;
+      const rs = (JSON.parse(r.stdout) as RoutesStatus).routes;
+      return rs.length === 3 && rs.every((x) => x.fib?.state === 'in-sync');
+    }, 30_000, 300);
+    expect(b.log).to.contain('graceful restart');
+    const code = await pingDone;
+    process.kill(monitor.pid!, 'SIGKILL');
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(pingOut);
+    expect(m, pingOut).to.not.equal(null);
+    expect(Number(m![2])).to.equal(Number(m![1]), pingOut.split('\n').slice(-4).join('\n'));
+    expect(code).to.equal(0);
+    const churn = events.split('\n').filter((l) => /10\.78\./.test(l));
+    expect(churn, churn.join('\n')).to.deep.equal([]);
+    expect(ourRoutes(b.ns)).to.deep.equal(before);
+  });
+
+  it('picks up a Node added to the datastore file: sessions to it come up without restarting agents', async () => {
+    const d = addNode('node-d', 4);
+    const pidsBefore = nodes.slice(0, 3).map((n) => n.proc!.pid);
+    fs.writeFileSync(yamlPath, clusterYaml(nodes));
+    startAgent(d);
+    await waitFor('node-d has 3 sessions', () => allEstablished(d, 3), 40_000, 300);
+    for (const n of nodes.slice(0, 3)) {
+      const s = (await waitFor(`${n.name} sees node-d`, () => allEstablished(n, 3), 20_000, 300))!;
+      expect(s.peers.some((p) => p.node === 'node-d' && p.state === 'Established')).to.equal(true);
+      await waitFor(`${n.name} routes to node-d`, () => ourRoutes(n.ns).some((l) => l.startsWith('10.78.4.0/24 via 10.77.0.4')), 10_000, 200);
+    }
+    expect(nodes.slice(0, 3).map((n) => n.proc!.pid)).to.deep.equal(pidsBefore);
+    nsExec(d.ns, 'ping', ['-c', '2', '-W', '1', '-I', '10.78.4.1', '10.78.1.1']);
+  });
+
+  it('moves a node to a new block when its pinned podCIDRs change: originated, old one withdrawn everywhere', async () => {
+    const d = nodes[3];
+    d.block = '10.78.5.0/24';
+    fs.writeFileSync(yamlPath, clusterYaml(nodes));
+    await waitFor('node-d announces 10.78.5.0/24 and withdraws 10.78.4.0/24', () => {
+      const r = ourRoutes(nodes[0].ns);
+      return r.some((l) => l.startsWith('10.78.5.0/24 via 10.77.0.4')) && !r.some((l) => l.startsWith('10.78.4.0/24')) ? r : null;
+    }, 20_000, 200);
+    const own = (await waitFor('node-d blackhole moved', () => {
+      const r = ourRoutes(d.ns);
+      return r.some((l) => l.startsWith('blackhole 10.78.5.0/24')) && !r.some((l) => l.includes('10.78.4.0/24')) ? r : null;
+    }, 10_000, 200))!;
+    expect(own.filter((l) => l.startsWith('blackhole'))).to.have.length(1);
+    expect(statusOf(d)!.blocks).to.deep.equal(['10.78.5.0/24']);
+    const conflist = fs.readFileSync(path.join(d.dir, 'cni', '10-nexthop.conflist'), 'utf8');
+    expect(conflist).to.contain('10.78.5.0/24').and.not.contain('10.78.4.0/24');
+  });
+
+  it('SIGTERM exits 0 and leaves the routes in the FIB, on the stopped node and (stale) on its peers', async () => {
+    const [a, , c] = nodes;
+    const cBefore = ourRoutes(c.ns);
+    const exit = new Promise<number | null>((resolve) => c.proc!.once('exit', (code) => resolve(code)));
+    process.kill(c.proc!.pid!, 'SIGTERM');
+    expect(await exit).to.equal(0);
+    expect(ourRoutes(c.ns)).to.deep.equal(cBefore);
+    const s = (await waitFor('a sees c restarting', () => {
+      const st = statusOf(a);
+      const p = st?.peers.find((x) => x.node === 'node-c');
+      return p && p.state !== 'Established' ? p : null;
+    }, 10_000, 200))!;
+    expect(s.gracefulRestart?.restarting).to.equal(true);
+    expect(ourRoutes(a.ns).some((l) => l.startsWith('10.78.3.0/24 via 10.77.0.3'))).to.equal(true);
+    nsExec(a.ns, 'ping', ['-c', '2', '-W', '1', '-I', '10.78.1.1', '10.78.3.1']);
+    expect(fs.existsSync(sockOf(c))).to.equal(false);
+  });
+});

@@ -1,0 +1,165 @@
+// The agent's pure mapping from cluster state to speaker and dataplane input: node identity and
+// its errors, VXLAN VTEP fields, the dataplane view, PeerConfig from DesiredPeer, and the sets
+// the make-before-break planner needs (converged: Established + End-of-RIB, RFC 4724 §2;
+// covered: every route also learned over a session that stays).
+import { expect } from 'chai';
+import { parseResources, Resource } from '../../../src/cluster/resources';
+import { buildView, ClusterView } from '../../../src/cluster/state';
+import { BlockClaim } from '../../../src/cluster/keys';
+import { desiredPeers } from '../../../src/cluster/peers';
+import {
+  AgentConfigError, nodeIdentity, desiredNodeStatus, withOwnStatus, dataplaneView, peerConfigFor, convergedPeers, coveredPeers, enabledPoolCidrs,
+} from '../../../src/agent/agent-plan';
+import { vtepMacFor } from '../../../src/dataplane/tunnels';
+import type { PeerStatusView, RouteView, PathView } from '../../../src/speaker/types';
+
+const YAML = `
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { asNumber: 65010, listenPort: 1179 }
+---
+apiVersion: nexthop.io/v1
+kind: IPPool
+metadata: { name: pods }
+spec: { cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }
+---
+apiVersion: nexthop.io/v1
+kind: IPPool
+metadata: { name: old }
+spec: { cidr: 10.250.0.0/16, disabled: true }
+---
+apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: a }
+spec: { bgp: { ipv4Address: 10.0.0.1/24, routeReflectorClusterID: 1.1.1.1 } }
+---
+apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: b }
+spec: { bgp: { ipv4Address: 10.0.0.2/24, asNumber: 65020 } }
+---
+apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: v6only }
+spec: { bgp: { ipv6Address: fd00::6/64 } }
+---
+apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: bare }
+spec: {}
+`;
+
+function resources(): Resource[] {
+  return parseResources(YAML, 'test.yaml').map((l) => l.resource);
+}
+
+function view(blocks: BlockClaim[] = []): ClusterView {
+  return buildView(resources(), blocks, new Map(), new Map());
+}
+
+const claim = (cidr: string, node: string): BlockClaim => ({ cidr, pool: 'pods', node, claimedAt: '2026-01-01T00:00:00Z', pinned: false });
+
+function peerView(name: string, state: string, over: Partial<PeerStatusView> = {}): PeerStatusView {
+  return {
+    name, address: '10.0.0.9', port: 179, asn: 65010, localAs: 65010, type: 'mesh', state, since: 0, lastError: null, localAddress: null,
+    messagesIn: 0, messagesOut: 0, updatesIn: 0, updatesOut: 0, flaps: 0, families: {}, rejected: {},
+    capabilities: null,
+    gracefulRestart: { enabled: true, staleFamilies: [], staleUntil: null, endOfRibReceived: [], endOfRibSent: false },
+    maxPrefixExceeded: null,
+    ...over,
+  };
+}
+
+function caps(gr: boolean): PeerStatusView['capabilities'] {
+  return {
+    peerId: '10.0.0.9', peerAs: 65010, internal: true, holdTime: 90, keepaliveTime: 30, families: ['ipv4-unicast'], as4: true,
+    routeRefresh: true, enhancedRouteRefresh: false, extendedMessage: false, addPathReceive: [], addPathSend: [],
+    gracefulRestart: gr ? { restartTime: 120, restarting: false, notification: true, families: [] } : null, peerHostname: null,
+  };
+}
+
+function path(peer: string): PathView {
+  return { peer, peerAddress: null, kind: 'ibgp', nextHop: '10.0.0.9', asPath: [], origin: 'igp', communities: [], largeCommunities: [], stale: false, receivedAt: 0 };
+}
+
+function route(prefix: string, peers: string[]): RouteView {
+  return { family: 'ipv4-unicast', prefix, best: path(peers[0]), reason: 'only-path', nextHops: ['10.0.0.9'], paths: peers.map(path) };
+}
+
+describe('agent: cluster → speaker/dataplane mapping (agent-plan)', () => {
+  it('nodeIdentity: AS (node over cluster), router id from the IPv4 address, cluster id, listen port', () => {
+    const a = nodeIdentity(view(), 'a', {}, 'file:x');
+    expect(a).to.deep.include({ asNumber: 65010, routerId: '10.0.0.1', ipv4: '10.0.0.1', clusterId: '1.1.1.1', listenPort: 1179 });
+    const b = nodeIdentity(view(), 'b', { routerId: '9.9.9.9', listenPort: 179 }, 'file:x');
+    expect(b).to.deep.include({ asNumber: 65020, routerId: '9.9.9.9', listenPort: 179 });
+  });
+
+  it('nodeIdentity: errors name the node and the field', () => {
+    const err = (node: string) => {
+      try { nodeIdentity(view(), node, {}, 'file:/c.yaml'); } catch (e) { expect(e).to.be.instanceOf(AgentConfigError); return e as AgentConfigError; }
+      throw new Error('no error');
+    };
+    expect(err('zz').code).to.equal('UNKNOWN_NODE');
+    expect(err('zz').message).to.contain('no Node resource named zz in file:/c.yaml (nodes: a, b, bare, v6only)');
+    expect(err('bare').code).to.equal('NO_ADDRESS');
+    expect(err('bare').message).to.contain('node bare: spec.bgp.ipv4Address');
+    expect(err('v6only').code).to.equal('NO_ROUTER_ID');
+    expect(err('v6only').message).to.contain('--router-id');
+    expect(nodeIdentity(view(), 'v6only', { routerId: '10.6.6.6' }, 'x').ipv6).to.equal('fd00::6');
+  });
+
+  it('desiredNodeStatus: VTEP = network address of the own block in a VXLAN pool, MAC from the name; cleared otherwise', () => {
+    const v = view([claim('10.244.3.0/24', 'a')]);
+    const a = v.nodes.find((n) => n.name === 'a')!;
+    expect(desiredNodeStatus(v, a, ['10.244.3.0/24'])).to.deep.equal({ ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: vtepMacFor('a') });
+    expect(desiredNodeStatus(v, a, [])).to.deep.equal({ ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null });
+    const plain = buildView(resources().map((r) => (r.kind === 'IPPool' && r.metadata.name === 'pods' ? { ...r, spec: { ...r.spec, vxlanMode: 'Never' as const } } : r)), [], new Map(), new Map());
+    expect(desiredNodeStatus(plain, plain.nodes.find((n) => n.name === 'a')!, ['10.244.3.0/24'])).to.deep.equal({ ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null });
+  });
+
+  it('withOwnStatus and dataplaneView: own fields merged, own blocks as given, other nodes\' blocks from IPAM', () => {
+    const v = withOwnStatus(view([claim('10.244.3.0/24', 'a'), claim('10.244.4.0/24', 'b')]), 'a', { ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: '02:00:00:00:00:01' });
+    const dp = dataplaneView(v, 'a', ['10.244.3.0/24']);
+    expect(dp.nodeName).to.equal('a');
+    expect(dp.ownBlocks).to.deep.equal(['10.244.3.0/24']);
+    expect(dp.pools).to.deep.equal([
+      { cidr: '10.250.0.0/16', ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: true },
+      { cidr: '10.244.0.0/16', ipipMode: 'Never', vxlanMode: 'CrossSubnet', natOutgoing: false, disabled: false },
+    ]);
+    expect(dp.nodes.find((n) => n.name === 'a')).to.deep.equal({
+      name: 'a', ipv4Address: '10.0.0.1/24', ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: '02:00:00:00:00:01', blocks: ['10.244.3.0/24'],
+    });
+    expect(dp.nodes.find((n) => n.name === 'b')!.blocks).to.deep.equal(['10.244.4.0/24']);
+    expect(withOwnStatus(v, 'a', { vxlanTunnelMACAddr: null }).nodes.find((n) => n.name === 'a')!.vxlanTunnelMACAddr).to.equal(undefined);
+  });
+
+  it('peerConfigFor: every DesiredPeer field maps onto PeerConfig', () => {
+    const [toB] = desiredPeers('a', resources()).filter((d) => d.name === 'node/b/v4');
+    expect(peerConfigFor(toB)).to.deep.equal({
+      name: 'node/b/v4', address: '10.0.0.2', port: 1179, peerAs: 65020, localAs: 65010, type: 'mesh', sourceAddress: '10.0.0.1',
+    });
+    expect(peerConfigFor({ ...toB, kind: 'external', password: 'pw', ttlSecurity: 1, keepOriginalNextHop: true, maxRestartTime: 30 }))
+      .to.deep.include({ type: 'external', password: 'pw', ttlSecurity: 1, keepOriginalNextHop: true, maxRestartTime: 30 });
+  });
+
+  it('convergedPeers: Established with End-of-RIB for every family; without GR, Established is enough', () => {
+    const s = [
+      peerView('up-eor', 'Established', { capabilities: caps(true), gracefulRestart: { enabled: true, staleFamilies: [], staleUntil: null, endOfRibReceived: ['ipv4-unicast'], endOfRibSent: true } }),
+      peerView('up-no-eor', 'Established', { capabilities: caps(true) }),
+      peerView('up-no-gr', 'Established', { capabilities: caps(false) }),
+      peerView('down', 'Active'),
+    ];
+    expect([...convergedPeers(s)].sort()).to.deep.equal(['up-eor', 'up-no-gr']);
+  });
+
+  it('coveredPeers: a leaving session is covered when each of its routes is also learned over one that stays', () => {
+    const routes = [route('10.244.1.0/24', ['mesh-b', 'rr']), route('10.244.2.0/24', ['mesh-c']), route('10.244.3.0/24', ['local'])];
+    expect([...coveredPeers(routes, ['mesh-b', 'mesh-c'], new Set(['rr']))]).to.deep.equal(['mesh-b']);
+    expect([...coveredPeers(routes, ['mesh-b', 'mesh-c'], new Set(['rr', 'mesh-c']))].sort()).to.deep.equal(['mesh-b', 'mesh-c']);
+  });
+
+  it('enabledPoolCidrs: the import rule\'s pools leave disabled ones out', () => {
+    expect(enabledPoolCidrs(resources())).to.deep.equal(['10.244.0.0/16']);
+  });
+});
