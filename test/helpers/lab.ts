@@ -69,6 +69,9 @@ export class Lab {
     liveNamespaces.add(ns);
     this.namespaces.push(ns);
     nsExec(ns, 'ip', ['link', 'set', 'lo', 'up']);
+    // A new namespace inherits IPv4 forwarding from the root namespace (devconf_inherit_init_net
+    // = 0); start every lab host from the kernel default, whatever the machine has.
+    nsExec(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
     return ns;
   }
 
