@@ -8,6 +8,7 @@
 // the growth from the Established, empty state divided by the prefix count.
 //
 // Needs root (network namespaces). Usage: node learn.bench.js [--passes N] [--prefixes N] [--json]
+//   [--sinks nexthop,bird,frr] [--node-args "--max-semi-space-size=1"] [--memory] [--settle-ms N]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -58,7 +59,8 @@ function cpuSeconds(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface PassResult { sink: Sink; seconds: number; cpu: number; rssMiB: number; bytesPerRoute: number; settledBytesPerRoute: number }
-const SETTLE_MS = 3000;
+/** How long after completion the second RSS reading is taken (--settle-ms N, default 3000). */
+const SETTLE_MS = arg('--settle-ms', 3000);
 
 async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResult> {
   const lab = new Lab('bsp');
@@ -119,6 +121,11 @@ async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResu
     // And once the process had a second to settle (V8's memory reducer runs when allocation stops).
     await sleep(SETTLE_MS);
     const rss2 = rssKiB(pid);
+    if (speaker && process.argv.includes('--memory')) {
+      // Where our RSS is: V8 heap spaces used vs committed, before and after a full GC.
+      console.error(JSON.stringify(await speaker.request('memory', {})));
+      console.error(JSON.stringify(await speaker.request('memory', { gc: true })));
+    }
     await speaker?.stop();
     await daemon?.stop();
     return { sink, seconds, cpu, rssMiB: rss1 / 1024, bytesPerRoute: ((rss1 - rss0) * 1024) / n, settledBytesPerRoute: ((rss2 - rss0) * 1024) / n };
@@ -139,7 +146,10 @@ async function main(): Promise<void> {
   }
   const passes = arg('--passes', 3);
   const n = arg('--prefixes', 100_000);
-  const sinks: Sink[] = ['nexthop', 'bird', 'frr'].filter((s) => s === 'nexthop' || daemonAvailable(s as 'bird' | 'frr')) as Sink[];
+  // --sinks nexthop,bird: run only these (default: all three).
+  const si = process.argv.indexOf('--sinks');
+  const wanted = si >= 0 ? process.argv[si + 1].split(',') : ['nexthop', 'bird', 'frr'];
+  const sinks: Sink[] = ['nexthop', 'bird', 'frr'].filter((s) => wanted.includes(s) && (s === 'nexthop' || daemonAvailable(s as 'bird' | 'frr'))) as Sink[];
   const genConf = generatorConfig(n);
   const results: PassResult[] = [];
   const load0 = os.loadavg()[0];

@@ -121,14 +121,15 @@ export class ImportPolicy {
     if (family !== 'ipv4-unicast' && family !== 'ipv6-unicast') return RejectReason.UNSUPPORTED_FAMILY;
     const rule = this.rules.get(peer.id);
     if (!rule) return RejectReason.NO_RULE;
-    // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop.
+    // RFC 4271 §9.1.2: a route whose AS_PATH contains our AS is a loop — the speaker's AS and,
+    // when it differs, the AS we present to this peer (a per-peer local AS).
     if (loopsThrough(rec, this.localAs)) return RejectReason.AS_LOOP;
-    if (peer.kind === 'ibgp') {
-      // RFC 4456 §8: ORIGINATOR_ID equal to our own identifier, or our CLUSTER_ID in the
-      // CLUSTER_LIST, means the route has looped through us: ignore it.
-      if (rec.attrs.originatorId === this.routerId) return RejectReason.ORIGINATOR_LOOP;
-      if (this.clusterId !== null && rec.attrs.clusterList?.includes(this.clusterId)) return RejectReason.CLUSTER_LOOP;
-    }
+    if (peer.localAs !== undefined && peer.localAs !== this.localAs && loopsThrough(rec, peer.localAs)) return RejectReason.AS_LOOP;
+    // RFC 4456 §8: "a router that recognizes the ORIGINATOR_ID attribute SHOULD ignore a route
+    // received with its BGP Identifier as the ORIGINATOR_ID" — whichever peer reflected it back
+    // (a ToR reflecting our own block to us). Our CLUSTER_ID in the CLUSTER_LIST is a loop too.
+    if (rec.attrs.originatorId === this.routerId) return RejectReason.ORIGINATOR_LOOP;
+    if (this.clusterId !== null && rec.attrs.clusterList?.includes(this.clusterId)) return RejectReason.CLUSTER_LOOP;
     if (rec.nextHop === null) return RejectReason.NO_NEXT_HOP;
     if (rule.kind === 'cluster' && rule.nodeAddresses && !rule.nodeAddresses.includes(rec.nextHop)) {
       return RejectReason.NEXT_HOP_MISMATCH;

@@ -93,6 +93,17 @@ function routeKey(n: Nlri): string {
   return n.pathId === undefined ? n.prefix : `${n.prefix}#${n.pathId}`;
 }
 
+/**
+ * The prefix text as one flat string. The decoder builds prefixes by concatenation; V8 keeps
+ * a string of 13 or more characters as a rope (ConsString) and, on the first Map lookup, makes a
+ * flat copy and keeps BOTH alive through the rope. A stored prefix is read for years, so it is
+ * stored flat: toLowerCase() flattens and, when nothing changes (prefix text is lowercase: digits,
+ * dots, lowercase hex), returns the flat string itself. Saves ~30 bytes per stored route.
+ */
+function flatPrefix(prefix: string): string {
+  return prefix.length < 13 ? prefix : prefix.toLowerCase();
+}
+
 export class AdjRibIn {
   private readonly tables = new Map<Family, FamilyTable>();
   /** Routes currently rejected, by reason. */
@@ -186,15 +197,16 @@ export class AdjRibIn {
     const attrReason = this.policy.checkAttributes(this.peer, family, rec);
     for (const n of nlri) {
       result.announced++;
-      const reason = attrReason ?? this.policy.checkPrefix(this.peer, n.prefix);
+      const prefix = flatPrefix(n.prefix);
+      const reason = attrReason ?? this.policy.checkPrefix(this.peer, prefix);
       if (reason !== null) result.rejected++;
-      this.put(t, family, n, rec, reason, now, result.changed);
+      this.put(t, family, prefix, n.pathId, rec, reason, now, result.changed);
     }
     this.checkLimit(family, t, result);
   }
 
-  private put(t: FamilyTable, family: Family, n: Nlri, rec: InternedAttributes, reason: string | null, now: number, changed: string[]): void {
-    const key = routeKey(n);
+  private put(t: FamilyTable, family: Family, prefix: string, pathId: number | undefined, rec: InternedAttributes, reason: string | null, now: number, changed: string[]): void {
+    const key = pathId === undefined ? prefix : `${prefix}#${pathId}`;
     const old = t.routes.get(key);
     if (old && old.attrs === rec && old.rejected === reason) {
       // The same path again. RFC 4724 §4.2: a stale route is replaced by the fresh one.
@@ -208,7 +220,7 @@ export class AdjRibIn {
       }
       return;
     }
-    const route = new Route(this.peer, family, n.prefix, n.pathId ?? 0, rec, now);
+    const route = new Route(this.peer, family, prefix, pathId ?? 0, rec, now);
     route.rejected = reason;
     this.store.retain(rec);
     t.routes.set(key, route);
@@ -219,7 +231,7 @@ export class AdjRibIn {
     const cur = reason === null ? route : null;
     if (prev || cur) {
       this.sink?.routeChanged(prev, cur);
-      changed.push(n.prefix);
+      changed.push(prefix);
     }
   }
 

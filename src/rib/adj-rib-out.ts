@@ -64,8 +64,13 @@ export class UpdateGroup {
   private readonly pending = new Map<Family, Map<string, InternedAttributes | null>>();
   /** Outgoing attribute sets, interned so equal sets are grouped into shared UPDATEs. */
   private readonly store = new AttributeStore();
-  /** Export result per (source attribute set, source peer): interned attributes or a refusal. */
-  private exportCache = new Map<InternedAttributes, Map<RibPeer, InternedAttributes | string>>();
+  /**
+   * Export result per (family, source attribute set, source peer): interned attributes or a
+   * refusal. The family is part of the key because the export differs by family for the same
+   * source attributes (RFC 4760 §3: an IPv6 route's next hop goes in MP_REACH_NLRI, an IPv4
+   * one's in NEXT_HOP, RFC 4271 §5.1.3).
+   */
+  private exportCache = new Map<Family, Map<InternedAttributes, Map<RibPeer, InternedAttributes | string>>>();
   private exportCacheSize = 0;
   private readonly filter: PrefixSet | null;
   private readonly sizer: AttributeSizer;
@@ -93,16 +98,21 @@ export class UpdateGroup {
 
   /** The outgoing attributes for `route`, or why it is not sent (cached per attribute set and peer). */
   private exported(route: Route): InternedAttributes | string {
-    let byPeer = this.exportCache.get(route.attrs);
+    let byAttrs = this.exportCache.get(route.family);
+    if (!byAttrs) {
+      byAttrs = new Map();
+      this.exportCache.set(route.family, byAttrs);
+    }
+    let byPeer = byAttrs.get(route.attrs);
     if (!byPeer) {
       if (this.exportCacheSize > 100_000) {
         // Bound the cache: rebuilding it costs one export per attribute set.
-        for (const m of this.exportCache.values()) for (const v of m.values()) if (typeof v !== 'string') this.store.release(v);
-        this.exportCache = new Map();
-        this.exportCacheSize = 0;
+        this.invalidateExportCache();
+        byAttrs = new Map();
+        this.exportCache.set(route.family, byAttrs);
       }
       byPeer = new Map();
-      this.exportCache.set(route.attrs, byPeer);
+      byAttrs.set(route.attrs, byPeer);
     }
     let out = byPeer.get(route.peer);
     if (out === undefined) {
@@ -124,16 +134,20 @@ export class UpdateGroup {
    */
   invalidateExportCache(source?: RibPeer): void {
     if (source) {
-      for (const m of this.exportCache.values()) {
-        const v = m.get(source);
-        if (v === undefined) continue;
-        if (typeof v !== 'string') this.store.release(v);
-        m.delete(source);
-        this.exportCacheSize--;
+      for (const byAttrs of this.exportCache.values()) {
+        for (const m of byAttrs.values()) {
+          const v = m.get(source);
+          if (v === undefined) continue;
+          if (typeof v !== 'string') this.store.release(v);
+          m.delete(source);
+          this.exportCacheSize--;
+        }
       }
       return;
     }
-    for (const m of this.exportCache.values()) for (const v of m.values()) if (typeof v !== 'string') this.store.release(v);
+    for (const byAttrs of this.exportCache.values()) {
+      for (const m of byAttrs.values()) for (const v of m.values()) if (typeof v !== 'string') this.store.release(v);
+    }
     this.exportCache = new Map();
     this.exportCacheSize = 0;
   }
@@ -146,19 +160,29 @@ export class UpdateGroup {
       this.pending.set(family, p);
     }
     if (best === null) {
-      p.set(prefix, WITHDRAW);
+      this.wantWithdrawn(family, p, prefix);
       return;
     }
     if (this.filter && !this.filter.contains(prefix)) {
       this.count('export-filtered');
-      p.set(prefix, WITHDRAW);
+      this.wantWithdrawn(family, p, prefix);
       return;
     }
     const out = this.exported(best);
     if (typeof out === 'string') {
       this.count(out);
-      p.set(prefix, WITHDRAW);
+      this.wantWithdrawn(family, p, prefix);
     } else p.set(prefix, out);
+  }
+
+  /**
+   * Queues "not advertised" for a prefix — only when it makes a difference: the members have it
+   * (Adj-RIB-Out) or an announcement of it is queued. A learned route this group never gets
+   * (split horizon, RFC 4271 §9.2) then costs no queue entry: a full table from an iBGP peer is
+   * 100k of those.
+   */
+  private wantWithdrawn(family: Family, p: Map<string, InternedAttributes | null>, prefix: string): void {
+    if (p.has(prefix) || this.sent.get(family)?.has(prefix)) p.set(prefix, WITHDRAW);
   }
 
   /** Queues Loc-RIB changes; nothing is computed for members until flush(). */

@@ -157,6 +157,17 @@ export class SelectionDeferral {
     for (const p of expectedPeers) this.notYetUp.add(p);
   }
 
+  /**
+   * A peer configured after the deferral began (RFC 4724 §4.1 counts every peer we have): wait
+   * for it like the ones configured at the start — until it comes up and sends End-of-RIB, is
+   * known not to be coming (peerGone), or the timer runs out. Nothing changes for a family
+   * already released.
+   */
+  expect(peerId: string): void {
+    if (this.peers.has(peerId)) return;
+    this.notYetUp.add(peerId);
+  }
+
   /** A session came up: `cap` is what the peer sent (null: no graceful restart capability). */
   peerUp(peerId: string, cap: GracefulRestartCapability | null, families: readonly Family[]): void {
     this.notYetUp.delete(peerId);

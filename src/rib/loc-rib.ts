@@ -10,8 +10,6 @@ import { decide, ineligibility, multipathNextHops, type Decision, type DecisionC
 import { familyOfPrefix } from './family';
 import { Route, ribPeer, type RibPeer } from './route';
 
-/** Shared empty path list of a new destination (replaced on the first path, never mutated). */
-const NO_PATHS: Route[] = Object.freeze([]) as unknown as Route[];
 const NO_ROUTES: readonly Route[] = Object.freeze([]) as readonly Route[];
 
 /**
@@ -46,9 +44,15 @@ export class LocRibChange {
   }
 }
 
-/** The paths of one prefix and the current decision. */
+/**
+ * The paths of one prefix and the current decision. Most destinations have one path: it is held
+ * inline (`first`), further ones in `more`, so a single-path destination costs no array.
+ */
 export class Destination {
-  paths: Route[] = NO_PATHS;
+  /** The first path, or null when there is none. */
+  first: Route | null = null;
+  /** The paths after the first (null when there are none). */
+  more: Route[] | null = null;
   best: Route | null = null;
   reason: DecisionReason = 'no-eligible-path';
   /** The multipath set when it has more than one path; null means [best]. */
@@ -56,6 +60,51 @@ export class Destination {
   dirty = false;
 
   constructor(readonly family: Family, readonly prefix: string) {}
+
+  /** Every path (a new array; read-only use). */
+  get paths(): Route[] {
+    const f = this.first;
+    if (f === null) return [];
+    return this.more === null ? [f] : [f, ...this.more];
+  }
+
+  get pathCount(): number {
+    return this.first === null ? 0 : this.more === null ? 1 : 1 + this.more.length;
+  }
+
+  addPath(r: Route): void {
+    if (this.first === null) this.first = r;
+    else if (this.more === null) this.more = [r];
+    else this.more.push(r);
+  }
+
+  /** Removes `r` (by identity); false when it was not there. Order of the rest is not kept. */
+  removePath(r: Route): boolean {
+    if (this.first === r) {
+      const m = this.more;
+      if (m === null) this.first = null;
+      else {
+        this.first = m.pop()!;
+        if (m.length === 0) this.more = null;
+      }
+      return true;
+    }
+    const m = this.more;
+    if (m === null) return false;
+    const i = m.indexOf(r);
+    if (i < 0) return false;
+    const last = m.pop()!;
+    if (i < m.length) m[i] = last;
+    if (m.length === 0) this.more = null;
+    return true;
+  }
+
+  /** The path from `peer`, when there is one (our own route: the local peer). */
+  pathFrom(peer: RibPeer): Route | undefined {
+    if (this.first === null) return undefined;
+    if (this.first.peer === peer) return this.first;
+    return this.more?.find((p) => p.peer === peer);
+  }
 
   get multipath(): Route[] {
     return this.multipathSet ?? (this.best ? [this.best] : []);
@@ -77,6 +126,8 @@ export interface LocRibConfig {
 
 export class LocRib implements RouteSink {
   private readonly tables = new Map<Family, Map<string, Destination>>();
+  /** Destinations with a best path, per family (kept by process(), for O(1) counts). */
+  private readonly bestCounts = new Map<Family, number>();
   private dirty: Destination[] = [];
   private readonly decisionConfig: DecisionConfig;
   private resolveCache = new Map<string, NextHopResolution | null>();
@@ -142,18 +193,8 @@ export class LocRib implements RouteSink {
       return;
     }
     const d = this.destination(any.family, any.prefix, true)!;
-    if (previous) {
-      const i = d.paths.indexOf(previous);
-      if (i >= 0) {
-        const last = d.paths.pop()!;
-        if (i < d.paths.length) d.paths[i] = last;
-      }
-    }
-    if (current) {
-      // An exact-size array for the common single-path destination.
-      if (d.paths.length === 0) d.paths = [current];
-      else d.paths.push(current);
-    }
+    if (previous) d.removePath(previous);
+    if (current) d.addPath(current);
     this.markDirty(d);
   }
 
@@ -164,7 +205,7 @@ export class LocRib implements RouteSink {
   originate(prefix: string, attrs: PathAttributes = {}, now = 0, family: Family = familyOfPrefix(prefix)): Route {
     const d = this.destination(family, prefix, true)!;
     const rec = this.store.intern({ origin: 0, asPath: [], ...attrs });
-    const old = d.paths.find((p) => p.peer === this.localPeer);
+    const old = d.pathFrom(this.localPeer);
     if (old && old.attrs === rec) return old;
     const route = new Route(this.localPeer, family, prefix, 0, rec, now);
     this.store.retain(rec);
@@ -176,7 +217,7 @@ export class LocRib implements RouteSink {
   /** Stops originating a local route. */
   withdrawOriginated(prefix: string, family: Family = familyOfPrefix(prefix)): void {
     const d = this.destination(family, prefix, false);
-    const old = d?.paths.find((p) => p.peer === this.localPeer);
+    const old = d?.pathFrom(this.localPeer);
     if (!old) return;
     this.routeChanged(old, null);
     this.store.release(old.attrs);
@@ -216,6 +257,8 @@ export class LocRib implements RouteSink {
     const keep: Destination[] = [];
     this.resolveCache = new Map();
     const cfg = this.decisionConfig;
+    let countFamily: Family = '';
+    let countDelta = 0;
     for (const d of this.dirty) {
       if (deferred && deferred(d.family)) {
         keep.push(d);
@@ -224,20 +267,28 @@ export class LocRib implements RouteSink {
       d.dirty = false;
       const before = d.best;
       const beforeSet = d.multipathSet;
-      const paths = d.paths;
-      if (paths.length === 1) {
+      const only = d.first;
+      if (only !== null && d.more === null) {
         // The common case, without building a Decision.
-        const only = paths[0];
         const eligible = ineligibility(only, cfg) === null;
         d.best = eligible ? only : null;
         d.reason = eligible ? 'only-path' : 'no-eligible-path';
         d.multipathSet = null;
       } else {
-        const decision: Decision = decide(paths, cfg);
+        const decision: Decision = decide(d.paths, cfg);
         d.best = decision.best;
         d.reason = decision.reason;
         d.multipathSet = decision.multipath.length > 1 ? decision.multipath : null;
-        if (paths.length === 0) this.tables.get(d.family)?.delete(d.prefix);
+        if (only === null) this.tables.get(d.family)?.delete(d.prefix);
+      }
+      if ((before === null) !== (d.best === null)) {
+        // Counted per run of one family (a round is nearly always one family): no Map per change.
+        if (d.family !== countFamily) {
+          if (countDelta !== 0) this.bestCounts.set(countFamily, (this.bestCounts.get(countFamily) ?? 0) + countDelta);
+          countFamily = d.family;
+          countDelta = 0;
+        }
+        countDelta += d.best === null ? -1 : 1;
       }
       const after = d.multipathSet;
       const sameSet = beforeSet === null || after === null
@@ -246,6 +297,7 @@ export class LocRib implements RouteSink {
       if (before === d.best && sameSet) continue;
       changes.push(new LocRibChange(d.family, d.prefix, d.best, before, d.reason, after, beforeSet));
     }
+    if (countDelta !== 0) this.bestCounts.set(countFamily, (this.bestCounts.get(countFamily) ?? 0) + countDelta);
     this.dirty = keep;
     return changes;
   }
@@ -273,6 +325,14 @@ export class LocRib implements RouteSink {
 
   families(): Family[] {
     return [...this.tables.keys()];
+  }
+
+  /** Number of destinations with a best path (of one family, or all), without a walk. */
+  bestCount(family?: Family): number {
+    if (family !== undefined) return this.bestCounts.get(family) ?? 0;
+    let n = 0;
+    for (const c of this.bestCounts.values()) n += c;
+    return n;
   }
 
   /** Number of destinations (of one family, or all). */

@@ -32,6 +32,11 @@ export interface RibPeer {
    * itself uses the PeerImportRule given to ImportPolicy.setPeerRule.
    */
   readonly nodeAddresses?: readonly string[];
+  /**
+   * The AS we present to this peer when it differs from the speaker's (a per-peer local AS):
+   * the AS-path loop check (RFC 4271 §9.1.2) looks for it too.
+   */
+  readonly localAs?: number;
 }
 
 export interface RibPeerInit {
@@ -43,6 +48,7 @@ export interface RibPeerInit {
   rrClient?: boolean;
   importLocalPref?: number;
   nodeAddresses?: readonly string[];
+  localAs?: number;
 }
 
 /** RFC 4271 §5.1.5: the LOCAL_PREF assumed when none applies. */
@@ -58,6 +64,7 @@ export function ribPeer(init: RibPeerInit): RibPeer {
     rrClient: init.rrClient ?? false,
     importLocalPref: init.importLocalPref ?? DEFAULT_LOCAL_PREF,
     nodeAddresses: init.nodeAddresses,
+    ...(init.localAs !== undefined ? { localAs: init.localAs } : {}),
   };
 }
 

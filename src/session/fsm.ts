@@ -34,7 +34,7 @@ import {
 } from './notification';
 import { OpenError, buildOpen, configProblems, negotiate, outgoingWinsCollision } from './negotiate';
 import type {
-  BackoffConfig, DownKind, DownReason, FsmAction, FsmEvent, NegotiatedSession, SessionConfig, SessionState, TimerName,
+  BackoffConfig, DownKind, DownReason, FsmAction, FsmEvent, LocalGracefulRestart, NegotiatedSession, SessionConfig, SessionState, TimerName,
 } from './types';
 
 /** A configuration the FSM cannot run with. */
@@ -58,6 +58,8 @@ interface Connection {
   outgoing: boolean;
   state: ConnState;
   negotiated: NegotiatedSession | null;
+  /** The OPEN we sent on this connection (negotiation compares the peer's with this one). */
+  sentOpen: OpenMessage | null;
   /** Time the last message arrived (hold timer reference). */
   lastRxAt: number;
   establishedAt: number | null;
@@ -86,8 +88,9 @@ export interface SessionStatus {
 }
 
 export class PeerFsm {
-  readonly config: SessionConfig;
-  private readonly localOpen: OpenMessage;
+  private cfg: SessionConfig;
+  /** The OPEN for connections from now on (see updateGracefulRestart). */
+  private localOpen: OpenMessage;
   private readonly backoff: BackoffConfig;
   private readonly jitter: () => number;
   private readonly connectRetryMs: number;
@@ -119,13 +122,31 @@ export class PeerFsm {
   constructor(config: SessionConfig) {
     const problems = configProblems(config);
     if (problems.length > 0) throw new SessionConfigError(config.peerAddress, problems);
-    this.config = config;
+    this.cfg = config;
     this.localOpen = buildOpen(config);
     this.backoff = { ...DEFAULT_BACKOFF, ...config.backoff };
     this.jitter = config.jitter ?? (() => 0.75 + Math.random() * 0.25);
     this.connectRetryMs = (config.connectRetryTime ?? 120) * 1000;
     this.openHoldMs = config.openHoldMs ?? 240_000;
     this.delayOpenMs = (config.delayOpenTime ?? 0) * 1000;
+  }
+
+  get config(): SessionConfig {
+    return this.cfg;
+  }
+
+  /**
+   * Changes the Graceful Restart capability advertised in OPENs sent from now on; sessions
+   * already up or in negotiation keep the OPEN they sent. RFC 4724 §3: the Restart State bit is
+   * set only in the OPENs right after a restart, so the speaker clears it here once its
+   * selection deferral (§4.1) has ended, and a session after a later flap goes without it.
+   */
+  updateGracefulRestart(gracefulRestart: LocalGracefulRestart | undefined): void {
+    const next: SessionConfig = { ...this.cfg, gracefulRestart };
+    const problems = configProblems(next);
+    if (problems.length > 0) throw new SessionConfigError(next.peerAddress, problems);
+    this.cfg = next;
+    this.localOpen = buildOpen(next);
   }
 
   /** An id for a connection the driver is about to report with tcp-incoming. */
@@ -278,7 +299,7 @@ export class PeerFsm {
     // RFC 4271 §8.2.2 Idle/Active: initiate a TCP connection, (re)start ConnectRetryTimer. The
     // timer doubles as the dial's timeout; the driver is also told, as a safety net.
     const id = this.nextId++;
-    this.conns.set(id, { id, outgoing: true, state: 'Connect', negotiated: null, lastRxAt: this.now, establishedAt: null });
+    this.conns.set(id, { id, outgoing: true, state: 'Connect', negotiated: null, sentOpen: null, lastRxAt: this.now, establishedAt: null });
     this.out.push({ type: 'connect', conn: id, timeoutMs: this.connectRetryMs });
     this.startTimer('connect-retry', PEER, this.connectRetryMs);
   }
@@ -294,7 +315,10 @@ export class PeerFsm {
     const cease: NotificationInfo = {
       code: ErrorCode.CEASE,
       subcode,
-      data: withText && ev.communication ? encodeShutdownCommunication(ev.communication) : new Uint8Array(0),
+      // RFC 4486 §4: a subcode's own data (e.g. AFI, SAFI and the prefix upper bound for
+      // subcode 1) when the caller gives it; RFC 9003 communication for shutdown and reset.
+      data: ev.data ? Uint8Array.from(ev.data)
+        : withText && ev.communication ? encodeShutdownCommunication(ev.communication) : new Uint8Array(0),
       communication: withText ? ev.communication : undefined,
     };
     for (const c of [...this.conns.values()]) {
@@ -382,7 +406,7 @@ export class PeerFsm {
     for (const o of [...this.conns.values()]) {
       if (!o.outgoing && (o.state === 'OpenSent' || o.state === 'OpenDelay')) this.drop(o);
     }
-    const c: Connection = { id, outgoing: false, state: 'OpenSent', negotiated: null, lastRxAt: this.now, establishedAt: null };
+    const c: Connection = { id, outgoing: false, state: 'OpenSent', negotiated: null, sentOpen: null, lastRxAt: this.now, establishedAt: null };
     this.conns.set(id, c);
     // RFC 4271 §8.2.2 Active/Connect TcpConnectionConfirmed: stop ConnectRetryTimer (unless a dial is pending).
     if (![...this.conns.values()].some((o) => o.state === 'Connect')) this.stopTimer('connect-retry', PEER);
@@ -413,6 +437,7 @@ export class PeerFsm {
   private openSent(c: Connection): void {
     c.state = 'OpenSent';
     c.lastRxAt = this.now;
+    c.sentOpen = this.localOpen;
     this.out.push({ type: 'send', conn: c.id, message: this.localOpen });
     this.startTimer('hold', c.id, this.openHoldMs);
   }
@@ -444,6 +469,7 @@ export class PeerFsm {
           // RFC 4271 §8.2.2 Connect/Active, BGPOpen with DelayOpenTimer running: stop it, send
           // our OPEN, then process theirs as in OpenSent (KEEPALIVE, OpenConfirm).
           this.stopTimer('delay-open', c.id);
+          c.sentOpen = this.localOpen;
           this.out.push({ type: 'send', conn: c.id, message: this.localOpen });
           c.state = 'OpenSent';
           return this.onOpen(c, m);
@@ -493,7 +519,7 @@ export class PeerFsm {
   private onOpen(c: Connection, open: OpenMessage): void {
     let n: NegotiatedSession;
     try {
-      n = negotiate(this.config, this.localOpen, open);
+      n = negotiate(this.config, c.sentOpen ?? this.localOpen, open);
     } catch (e) {
       if (!(e instanceof OpenError)) throw e;
       // RFC 4271 §6.2: OPEN errors → NOTIFICATION OPEN Message Error with the subcode.

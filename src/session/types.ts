@@ -88,8 +88,10 @@ export type FsmEvent =
   /**
    * ManualStop (Event 2): Cease/Administrative Shutdown (or `subcode`) with an optional RFC 9003
    * communication. With `hardReset` and RFC 8538 negotiated, wrapped in Cease/Hard Reset.
+   * `data`: the NOTIFICATION's data field for the subcode (RFC 4486 §4: AFI, SAFI and prefix
+   * upper bound for Maximum Number of Prefixes Reached); takes precedence over `communication`.
    */
-  | { type: 'stop'; subcode?: number; communication?: string; hardReset?: boolean }
+  | { type: 'stop'; subcode?: number; communication?: string; hardReset?: boolean; data?: Uint8Array }
   /**
    * ConnectRetryTimer_Expires (9), HoldTimer_Expires (10), KeepaliveTimer_Expires (11),
    * DelayOpenTimer_Expires (12), IdleHoldTimer_Expires (13).

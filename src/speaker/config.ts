@@ -111,6 +111,8 @@ export function ribPeerInit(s: SpeakerConfig, p: PeerConfig): RibPeerInit {
     rrClient: p.type === 'rr-client' && kind === 'ibgp',
     importLocalPref: p.importLocalPref,
     nodeAddresses: p.type === 'mesh' ? nodeAddresses(p) : undefined,
+    // RFC 4271 §9.1.2: the AS-path loop check also looks for the AS we present to this peer.
+    ...(peerLocalAs(s, p) !== s.localAs ? { localAs: peerLocalAs(s, p) } : {}),
   };
 }
 
@@ -159,8 +161,10 @@ export function exportProfile(s: SpeakerConfig, p: PeerConfig, sessionLocalAddre
 }
 
 /**
- * The FSM configuration of a peer. RFC 4724 §3: Restart Time, R bit while we restart, F bit per
- * family when our forwarding state survived the restart; RFC 8538 N bit always.
+ * The FSM configuration of a peer. RFC 4724 §3: Restart Time, R bit while we restart (until our
+ * selection deferral ends, §4.1), F bit per family as configured (gracefulRestart.restarting:
+ * our forwarding state survived the restart; it stays set for later sessions); RFC 8538 N bit
+ * always.
  */
 export function sessionConfig(s: SpeakerConfig, p: PeerConfig, restarting: boolean): SessionConfig {
   const families = peerFamilies(p);
@@ -182,7 +186,7 @@ export function sessionConfig(s: SpeakerConfig, p: PeerConfig, restarting: boole
         restartTime: gr.restartTime ?? DEFAULT_RESTART_TIME,
         restarting,
         notification: true,
-        forwardingPreserved: restarting ? families : [],
+        forwardingPreserved: gr.restarting === true ? families : [],
       }
       : undefined,
     hostname: s.hostname,

@@ -8,11 +8,12 @@
 //           communities?: ["asn:value"], largeCommunities?: ["a:b:c"], med? }], verbose?: bool }
 // Requests, one JSON object per line: { id, op, ... } with op one of
 //   status | routes [family] | count [family] | explain address | refresh peer [family] |
-//   originate prefix [communities] | withdraw prefix | stop [graceful]
+//   originate prefix [communities] | withdraw prefix | memory [gc] | stop [graceful]
 // Answers: { id, ok: true, result } or { id, ok: false, error }. Events: { event: 'ready', port },
 // { event: 'log', level, message } (verbose), { event: 'changes', count } per Loc-RIB batch.
 import * as fs from 'fs';
 import * as readline from 'readline';
+import * as v8 from 'v8';
 import { Speaker } from './speaker';
 import type { OriginateOptions } from './speaker';
 import type { PeerConfig, SpeakerConfig } from './types';
@@ -92,6 +93,15 @@ async function main(): Promise<void> {
       case 'withdraw':
         speaker.withdraw(String(req.prefix));
         return true;
+      case 'memory': {
+        // For benchmarks: where the process's memory is (V8 heap spaces, used vs committed).
+        if (req.gc === true) {
+          v8.setFlagsFromString('--expose-gc');
+          (require('vm') as typeof import('vm')).runInNewContext('gc')();
+        }
+        const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, committed: s.physical_space_size }]));
+        return { ...process.memoryUsage(), spaces };
+      }
       case 'stop':
         await speaker.stop({ graceful: req.graceful === true, message: req.message as string | undefined });
         setTimeout(() => process.exit(0), 100);

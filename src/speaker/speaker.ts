@@ -20,7 +20,7 @@ import { canonicalIP, formatCidr, parseCidr } from '../lib/ip';
 import { BgpListener, PeerConnection, serialQueue, type Enqueue, type PeerEvent, type SessionEndpoints } from '../transport';
 import type { NegotiatedSession } from '../session/types';
 import { Rib } from '../rib/rib';
-import type { AdjRibIn, UpdateResult } from '../rib/adj-rib-in';
+import type { AdjRibIn, MaxPrefixExceeded, UpdateResult } from '../rib/adj-rib-in';
 import { GracefulRestartReceiver, SelectionDeferral, type GracefulRestartCapability, type RestartPlan } from '../rib/graceful-restart';
 import { ribPeer, type RibPeer } from '../rib/route';
 import { ROUTE_REFRESH_BORR, ROUTE_REFRESH_EORR, ROUTE_REFRESH_NORMAL } from '../rib/adj-rib-out';
@@ -37,8 +37,16 @@ import {
 } from './types';
 
 /** RFC 4486 §4 Cease subcodes used here. */
-const CEASE_MAX_PREFIXES = 1;
 const CEASE_ADMIN_SHUTDOWN = 2;
+
+/**
+ * A processing round runs as soon as this many destinations wait for the decision process,
+ * without waiting for the end of the burst: a full table arrives as ~100 UPDATEs per event-loop
+ * turn, and deciding them in one round keeps every change record of the burst alive long enough
+ * for V8 to move it to the old generation (the garbage then inflates RSS). Small rounds leave
+ * short-lived garbage young.
+ */
+const ROUND_MAX_DESTINATIONS = 2048;
 const CEASE_PEER_DECONFIGURED = 3;
 
 interface PeerEntry {
@@ -139,8 +147,8 @@ export class Speaker {
     for (const l of this.listeners) await l.listen();
     this.started = true;
     if (this.restarting) {
-      // RFC 4724 §4.1: wait for End-of-RIB from the peers configured now; a peer added later
-      // is waited for only if its session comes up before selection is released.
+      // RFC 4724 §4.1: wait for End-of-RIB from the peers configured now; a peer added while
+      // the deferral runs is added to the expected set (createPeer).
       const gr = this.config.gracefulRestart ?? {};
       this.deferral = new SelectionDeferral(this.clock(), ['ipv4-unicast', 'ipv6-unicast'], [...this.peers.keys()], gr.selectionDeferralMs ?? DEFAULT_SELECTION_DEFERRAL_MS);
     }
@@ -260,13 +268,8 @@ export class Speaker {
     if (opts.largeCommunities?.length) attrs.largeCommunities = opts.largeCommunities.map((l) => [...l] as [number, number, number]);
     if (opts.med !== undefined) attrs.med = opts.med;
     if (opts.localPref !== undefined) attrs.localPref = opts.localPref;
-    if (c.family === 6) {
-      // RFC 4760 §3: an IPv6 route's next hop lives in MP_REACH_NLRI. Besides being right, this
-      // keeps our IPv6 routes' attribute set distinct from the IPv4 one: UpdateGroup caches
-      // exports per (attribute set, peer) without the family, so equal sets would share the
-      // IPv4 export (NEXT_HOP, no MP_REACH) and go out without a next hop.
-      attrs.mpReach = { afi: 2, safi: 1, nextHops: [this.config.nextHopIPv6 ?? '::'], nlri: [] };
-    }
+    // No next hop here for either family: the export supplies ours per peer and family
+    // (RFC 4271 §5.1.3 NEXT_HOP for IPv4, RFC 4760 §3 MP_REACH_NLRI for IPv6).
     const canon = formatCidr(c);
     this.enqueue(() => {
       this.rib.locRib.originate(canon, attrs, this.clock());
@@ -312,9 +315,7 @@ export class Speaker {
 
   /** Number of destinations with a best path (cheap; for benchmarks and health). */
   routeCount(family?: Family): number {
-    let n = 0;
-    for (const d of this.rib.locRib.bests(family)) if (d) n++;
-    return n;
+    return this.rib.locRib.bestCount(family);
   }
 
   /** Longest-prefix match of an address: the route, its peer and path, and why it won. */
@@ -352,6 +353,8 @@ export class Speaker {
       maxPrefix: cfg.maxPrefix ? { limit: cfg.maxPrefix.limit, action: cfg.maxPrefix.action } : undefined,
     });
     const restarting = this.restarting && (this.deferral === null || !this.deferral.finished(this.clock()));
+    // RFC 4724 §4.1: a peer configured while selection is deferred is waited for too.
+    if (restarting && this.deferral) this.deferral.expect(cfg.name);
     const entry = {} as PeerEntry;
     const conn = new PeerConnection({
       session: sessionConfig(this.config, cfg, restarting),
@@ -401,12 +404,14 @@ export class Speaker {
     if (e.grTimer) clearTimeout(e.grTimer);
     if (e.restartTimer) clearTimeout(e.restartTimer);
     e.outbox = [];
-    if (how === 'graceful') abortSockets(e.conn);
-    e.conn.close({
-      subcode: how === 'deconfigured' ? CEASE_PEER_DECONFIGURED : CEASE_ADMIN_SHUTDOWN,
-      communication: message,
-      hardReset: how !== 'graceful',
-    });
+    if (how === 'graceful') e.conn.abort();
+    else {
+      e.conn.close({
+        subcode: how === 'deconfigured' ? CEASE_PEER_DECONFIGURED : CEASE_ADMIN_SHUTDOWN,
+        communication: message,
+        hardReset: true,
+      });
+    }
     this.rib.removePeer(e.cfg.name);
     this.deferral?.peerGone(e.cfg.name);
     this.scheduleProcess();
@@ -470,18 +475,25 @@ export class Speaker {
       this.scheduleProcess();
       return;
     }
-    if (r.maxPrefix) this.onMaxPrefix(e, r.maxPrefix.family, r.maxPrefix.limit, r.maxPrefix.count);
-    if (r.changed.length > 0) this.scheduleProcess();
+    if (r.maxPrefix) this.onMaxPrefix(e, r.maxPrefix);
+    if (r.changed.length > 0) {
+      // Not while selection is deferred (RFC 4724 §4.1): the deferred destinations stay pending.
+      if (!this.restarting && this.rib.locRib.pending >= ROUND_MAX_DESTINATIONS) this.processRound();
+      else this.scheduleProcess();
+    }
   }
 
   /** RFC 4486 §4: Cease subcode 1, or only a warning. */
-  private onMaxPrefix(e: PeerEntry, family: Family, limit: number, count: number): void {
+  private onMaxPrefix(e: PeerEntry, exceeded: MaxPrefixExceeded): void {
+    const { family, limit, count } = exceeded;
     e.maxPrefixExceeded = { family, limit, count };
     const mp = e.cfg.maxPrefix!;
     this.log('warn', `peer ${e.cfg.name}: ${count} ${family} prefixes exceed the limit of ${limit}${mp.action === 'teardown' ? ': closing the session (Cease/Maximum Number of Prefixes Reached)' : ''}`);
     if (mp.action !== 'teardown') return;
+    // RFC 4486 §4: Cease subcode 1 with AFI, SAFI and the prefix upper bound as data.
     // RFC 8538 §3: Hard Reset, so the peer does not keep our routes as if we restarted.
-    e.conn.stop({ subcode: CEASE_MAX_PREFIXES, hardReset: true });
+    const n = exceeded.notification;
+    e.conn.stop({ subcode: n.subcode, data: n.data, hardReset: true });
     if (mp.restartAfter !== undefined) {
       e.restartTimer = setTimeout(() => this.enqueue(() => {
         e.restartTimer = null;
@@ -614,7 +626,12 @@ export class Speaker {
       if (this.deferralTimer) clearTimeout(this.deferralTimer);
       this.deferralTimer = null;
       this.log('info', 'selection deferral finished (RFC 4724 §4.1)');
-      for (const p of this.peers.values()) this.joinIfReady(p);
+      for (const p of this.peers.values()) {
+        // RFC 4724 §3: the Restart State bit only right after the restart — a session after a
+        // later flap goes without it (the F bits stay as configured).
+        p.conn.updateGracefulRestart(sessionConfig(this.config, p.cfg, false).gracefulRestart);
+        this.joinIfReady(p);
+      }
     }
     if (changes.length > 0 && this.changeListeners.length > 0) this.report(changes);
   }
@@ -734,35 +751,43 @@ export class Speaker {
 }
 
 /**
- * A Loc-RIB change as the dataplane sees it. The path view and next-hop list are built when read:
- * a full table is 100k changes, and most consumers read only prefix, withdrawn and nextHops.
+ * A Loc-RIB change as the dataplane sees it. Everything is read from the Loc-RIB change when
+ * asked, and the path view and next-hop list are built then: a full table is 100k changes, and
+ * most consumers read only prefix, withdrawn and nextHops. (Four fields per change, not nine.)
  */
 class LazyRouteChange implements RouteChange {
-  readonly family: Family;
-  readonly prefix: string;
-  readonly withdrawn: boolean;
-  readonly local: boolean;
-  readonly peer: string | null;
-  private hops: string[] | null = null;
-  private view: PathView | null | undefined = undefined;
+  constructor(private readonly change: LocRibChange, private readonly toEpoch: (t: number) => number) {}
 
-  constructor(private readonly change: LocRibChange, private readonly toEpoch: (t: number) => number) {
-    const best = change.best;
-    this.family = change.family;
-    this.prefix = change.prefix;
-    this.withdrawn = best === null;
-    this.local = best !== null && best.peer.kind === 'local';
-    this.peer = best === null ? null : best.peer.kind === 'local' ? 'local' : best.peer.id;
+  get family(): Family {
+    return this.change.family;
   }
 
+  get prefix(): string {
+    return this.change.prefix;
+  }
+
+  get withdrawn(): boolean {
+    return this.change.best === null;
+  }
+
+  get local(): boolean {
+    const best = this.change.best;
+    return best !== null && best.peer.kind === 'local';
+  }
+
+  get peer(): string | null {
+    const best = this.change.best;
+    return best === null ? null : best.peer.kind === 'local' ? 'local' : best.peer.id;
+  }
+
+  /** Built on each read (consumers read it once). */
   get nextHops(): string[] {
-    if (this.hops === null) this.hops = this.withdrawn ? [] : this.change.nextHops;
-    return this.hops;
+    return this.change.best === null ? [] : this.change.nextHops;
   }
 
+  /** Built on each read (consumers read it once). */
   get best(): PathView | null {
-    if (this.view === undefined) this.view = this.change.best ? pathView(this.change.best, this.toEpoch) : null;
-    return this.view;
+    return this.change.best ? pathView(this.change.best, this.toEpoch) : null;
   }
 
   toJSON(): RouteChange {
@@ -787,18 +812,6 @@ function peerGrCapability(s: NegotiatedSession, maxRestartTime: number | undefin
   if (!cap) return null;
   if (maxRestartTime === undefined || cap.restartTime <= maxRestartTime) return cap;
   return { ...cap, restartTime: maxRestartTime };
-}
-
-/**
- * Destroys a peer's TCP connections without a NOTIFICATION, so the peer sees a TCP failure and
- * keeps our routes (RFC 4724 §4.2). PeerConnection has no public call for this (its close()
- * always sends Cease); it keeps its connections in `conns`. The close() that follows finds the
- * sockets destroyed and writes nothing.
- */
-function abortSockets(conn: PeerConnection): void {
-  const conns = (conn as unknown as { conns?: Map<number, { socket: { destroy(): void } | null }> }).conns;
-  if (!conns) return;
-  for (const io of conns.values()) io.socket?.destroy();
 }
 
 /** A short description of a message for logs (families and NLRI counts, next hops). */

@@ -6,7 +6,7 @@ export type { DialOptions } from './dialer';
 export { BgpListener } from './listener';
 export type { ListenerOptions, ListenerPeer } from './listener';
 export { PeerConnection, serialQueue } from './peer';
-export type { Enqueue, PeerConnectionOptions, PeerConnectionStatus, PeerEvent, PeerTransportOptions, SessionEndpoints } from './peer';
+export type { Enqueue, PeerConnectionOptions, PeerConnectionStatus, PeerEvent, PeerTransportOptions, SessionEndpoints, StopNotification } from './peer';
 export {
   TransportError, enableGtsm, fdOf, gtsmMinTtl, normalizeAddress, readTtlOptions, setMinTtl, setTcpMd5, setTtl, tcpMd5sig,
 } from './sockopt';

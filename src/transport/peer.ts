@@ -18,7 +18,7 @@ import { Framer, WireError, codecContext, decodeMessage, encodeMessage, maxMessa
 import type { CodecContext, RouteRefreshMessage, UpdateMessage } from '../wire/types';
 import { PeerFsm } from '../session/fsm';
 import type { SessionStatus } from '../session/fsm';
-import type { DownReason, FsmAction, FsmEvent, NegotiatedSession, SessionConfig, SessionState } from '../session/types';
+import type { DownReason, FsmAction, FsmEvent, LocalGracefulRestart, NegotiatedSession, SessionConfig, SessionState } from '../session/types';
 import { BGP_PORT, dial } from './dialer';
 import type { BgpListener } from './listener';
 import { TransportError, normalizeAddress } from './sockopt';
@@ -93,6 +93,18 @@ export interface PeerConnectionOptions {
   enqueue?: Enqueue;
   /** Monotonic milliseconds. Default performance.now(). */
   clock?: () => number;
+}
+
+/** The Cease NOTIFICATION of stop() and close(). */
+export interface StopNotification {
+  /** Cease subcode (RFC 4486 §4); default Administrative Shutdown (stop) / Peer De-configured (close). */
+  subcode?: number;
+  /** RFC 9003 shutdown communication (Administrative Shutdown / Reset only). */
+  communication?: string;
+  /** RFC 8538 §3: wrap in Cease/Hard Reset when the N bit was negotiated. */
+  hardReset?: boolean;
+  /** The data field for the subcode; takes precedence over `communication`. */
+  data?: Uint8Array;
 }
 
 export interface PeerConnectionStatus extends SessionStatus {
@@ -196,9 +208,43 @@ export class PeerConnection {
     this.enqueue(() => this.handle({ type: 'start' }));
   }
 
-  /** ManualStop (Event 2): Cease (Administrative Shutdown unless `subcode`), through the queue. */
-  stop(opts: { subcode?: number; communication?: string; hardReset?: boolean } = {}): void {
+  /**
+   * ManualStop (Event 2): Cease (Administrative Shutdown unless `subcode`), through the queue.
+   * `data` is the NOTIFICATION's data field for the subcode (RFC 4486 §4: for Maximum Number of
+   * Prefixes Reached, AFI, SAFI and the upper bound, as AdjRibIn's MaxPrefixExceeded carries).
+   */
+  stop(opts: StopNotification = {}): void {
     this.enqueue(() => this.handle({ type: 'stop', ...opts }));
+  }
+
+  /**
+   * Changes the Graceful Restart capability of the OPENs sent from now on (RFC 4724 §3: the
+   * Restart State bit only right after our restart). Sessions up or being negotiated keep theirs.
+   */
+  updateGracefulRestart(gracefulRestart: LocalGracefulRestart | undefined): void {
+    this.enqueue(() => this.fsm.updateGracefulRestart(gracefulRestart));
+  }
+
+  /**
+   * Drops every TCP connection at once WITHOUT a NOTIFICATION (for a graceful stop: the peer
+   * sees a TCP failure and, with graceful restart, keeps our routes as stale, RFC 4724 §4.2),
+   * unregisters from the listener, and forgets all sockets and timers, like close(). The
+   * Established session, if any, is reported down (graceful when GR was negotiated).
+   */
+  abort(): void {
+    this.unregister();
+    this.enqueue(() => {
+      if (this.closed) return;
+      for (const io of [...this.conns.values()]) {
+        // destroy() before the FSM hears of it: nothing it might still write goes out.
+        io.socket?.destroy();
+        if (this.conns.get(io.id) === io) this.handle({ type: 'tcp-failed', conn: io.id, reason: 'connection aborted locally' });
+      }
+      this.closed = true;
+      for (const t of this.timers.values()) clearTimeout(t);
+      this.timers.clear();
+      for (const io of [...this.conns.values()]) this.closeConn(io);
+    });
   }
 
   /**
@@ -234,12 +280,8 @@ export class PeerConnection {
    * Stops the peer (with `opts` as for stop()), unregisters it from the listener, and after the
    * closing NOTIFICATION had a chance to be flushed, forgets all sockets and timers.
    */
-  close(opts: { subcode?: number; communication?: string; hardReset?: boolean } = {}): void {
-    // Unregister at once, so a replacement PeerConnection for the same address can register now.
-    if (this.listener?.hasPeer(this.remoteAddress) && !this.unregistered) {
-      this.listener.removePeer(this.remoteAddress);
-      this.unregistered = true;
-    }
+  close(opts: StopNotification = {}): void {
+    this.unregister();
     this.enqueue(() => {
       if (this.closed) return;
       this.handle({ type: 'stop', ...opts, subcode: opts.subcode ?? 3 }); // RFC 4486 §4: Peer De-configured
@@ -248,6 +290,14 @@ export class PeerConnection {
       this.timers.clear();
       for (const io of [...this.conns.values()]) this.closeConn(io);
     });
+  }
+
+  /** Unregister at once, so a replacement PeerConnection for the same address can register now. */
+  private unregister(): void {
+    if (this.listener?.hasPeer(this.remoteAddress) && !this.unregistered) {
+      this.listener.removePeer(this.remoteAddress);
+      this.unregistered = true;
+    }
   }
 
   // --- FSM plumbing ----------------------------------------------------------------------------

@@ -73,6 +73,30 @@ describe('policy/import', () => {
     expect(p.checkAttributes(client, 'ipv4-unicast', rec({ originatorId: '10.0.0.7', clusterList: ['2.2.2.2'] }))).to.equal(null);
   });
 
+  it('RFC 4271 §9.1.2: with a per-peer local AS, that AS in the AS_PATH is a loop too', () => {
+    const p = policy();
+    const tor = peer('172.16.0.2', { kind: 'ebgp', asn: 65100, localAs: 65099 });
+    const other = peer('172.16.0.3', { kind: 'ebgp', asn: 65100 });
+    p.setPeerRule(tor.id, { kind: 'accept-all' });
+    p.setPeerRule(other.id, { kind: 'accept-all' });
+    expect(p.checkAttributes(tor, 'ipv4-unicast', rec({ asPath: seq(65100, 65099) }))).to.equal('as-loop');
+    expect(p.checkAttributes(tor, 'ipv4-unicast', rec({ asPath: seq(65100, 65000) }))).to.equal('as-loop');
+    expect(p.checkAttributes(tor, 'ipv4-unicast', rec({ asPath: seq(65100, 65001) }))).to.equal(null);
+    // Another peer, presented the speaker's AS, does not treat 65099 as ours.
+    expect(p.checkAttributes(other, 'ipv4-unicast', rec({ asPath: seq(65100, 65099) }))).to.equal(null);
+  });
+
+  it('RFC 4456 §8: our ORIGINATOR_ID is dropped from any peer (a ToR reflecting our block back), without a CLUSTER_ID too', () => {
+    const p = policy(null);
+    const ibgpTor = peer('172.16.0.4', { kind: 'ibgp' });
+    const ebgpTor = peer('172.16.0.5', { kind: 'ebgp', asn: 65100 });
+    p.setPeerRule(ibgpTor.id, { kind: 'accept-all' });
+    p.setPeerRule(ebgpTor.id, { kind: 'accept-all' });
+    expect(p.checkAttributes(ibgpTor, 'ipv4-unicast', rec({ originatorId: '10.0.0.100', clusterList: ['172.16.0.4'] }))).to.equal('originator-loop');
+    expect(p.checkAttributes(ebgpTor, 'ipv4-unicast', rec({ asPath: seq(65100), originatorId: '10.0.0.100' }))).to.equal('originator-loop');
+    expect(p.checkAttributes(ibgpTor, 'ipv4-unicast', rec({ originatorId: '10.0.0.9', clusterList: ['172.16.0.4'] }))).to.equal(null);
+  });
+
   it('rejects other families and routes without a next hop', () => {
     const p = policy();
     const mesh = peer('10.0.0.1');

@@ -164,4 +164,24 @@ describe('rib/adj-rib-out', () => {
     const [m] = g.flush();
     expect(m.nlri).to.deep.equal([{ prefix: '10.244.1.0/24', pathId: 1 }]);
   });
+  it('regression: equal attribute sets of an IPv4 and an IPv6 route are exported per family (IPv6 gets MP_REACH with its next hop)', () => {
+    // Our own blocks: the same attribute set (no next hop; the export supplies ours) for both families.
+    const loc = new LocRib({ localAs: 65000, routerId: '10.0.0.100' });
+    const attrs: PathAttributes = { origin: 0, asPath: [] };
+    loc.originate('10.244.7.0/24', attrs, 0);
+    loc.originate('fd00:244:7::/64', attrs, 0);
+    const g = new UpdateGroup('k', profile, tx);
+    g.routesChanged(loc.process());
+    const msgs = g.flush();
+    const v4 = msgs.filter((m) => m.nlri.length > 0);
+    const v6 = msgs.filter((m) => m.attributes.mpReach);
+    expect(v4.map((m) => m.nlri.map((n) => n.prefix))).to.deep.equal([['10.244.7.0/24']]);
+    expect(v4[0].attributes.nextHop).to.equal('10.0.0.100');
+    expect(v6).to.have.length(1);
+    expect(v6[0].attributes.mpReach!.nlri.map((n) => n.prefix)).to.deep.equal(['fd00:244:7::/64']);
+    expect(v6[0].attributes.mpReach!.nextHops).to.deep.equal(['fd00::100']);
+    expect(v6[0].attributes.nextHop).to.equal(undefined);
+    // Every message encodes (the IPv6 one failed for lack of a next hop before the fix).
+    for (const m of msgs) expect(() => encodeMessage(m, codecContext())).not.to.throw();
+  });
 });

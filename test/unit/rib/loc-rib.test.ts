@@ -103,6 +103,20 @@ describe('rib/loc-rib', () => {
     expect(loc.pending).to.equal(0);
   });
 
+  it('bestCount follows destinations gaining and losing their best path', () => {
+    const { loc, mk } = setup();
+    const a = mk('10.0.0.1');
+    a.apply(v4Update(['10.244.1.0/24', '10.244.2.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1' }), 0);
+    expect(loc.bestCount()).to.equal(0); // not decided yet
+    loc.process();
+    expect(loc.bestCount('ipv4-unicast')).to.equal(2);
+    expect(loc.bestCount('ipv6-unicast')).to.equal(0);
+    a.apply(v4Update([], {}, ['10.244.1.0/24']), 0);
+    loc.process();
+    expect(loc.bestCount()).to.equal(1);
+    expect(loc.lookup('10.244.1.0/24')).to.equal(undefined);
+  });
+
   it('property: the Loc-RIB ends in the same state whatever order the UPDATEs arrived in', () => {
     const op = fc.record({
       peer: fc.integer({ min: 0, max: 3 }),
@@ -120,6 +134,7 @@ describe('rib/loc-rib', () => {
             peers[o.peer].apply(v4Update([`10.244.${o.prefix}.0/24`], { origin: 0, asPath: o.path.length ? seq(...o.path) : [], nextHop: peers[o.peer].peer.id, localPref: o.localPref, med: o.med }), 0);
           }
           loc.process();
+          expect(loc.bestCount('ipv4-unicast')).to.equal([...loc.bests('ipv4-unicast')].length);
           return [...loc.bests()].map((d) => [d.prefix, d.best!.peer.id, d.reason, d.multipath.map((r) => r.peer.id)]).sort();
         };
         const shuffled = ops.map((o, i) => ({ o, k: rank(i) })).sort((a, b) => a.k - b.k).map((x) => x.o);

@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { Harness, config, grCap, peerOpen } from './harness';
 import { SessionConfigError } from '../../../src/session/fsm';
 import type { SessionState } from '../../../src/session/types';
+import type { BgpMessage } from '../../../src/wire/types';
 
 function states(h: Harness): SessionState[] {
   return h.actions('state').map((a) => a.to);
@@ -389,6 +390,14 @@ describe('session/fsm: PeerFsm', () => {
       expect(down.text).to.equal("stopped: sent NOTIFICATION Cease/Hard Reset: 'bye'");
     });
 
+    it('sends the data it is given: Cease/Maximum Number of Prefixes Reached with AFI, SAFI, upper bound (RFC 4486 §4)', () => {
+      const h = new Harness();
+      h.establish();
+      h.feed({ type: 'stop', subcode: 1, data: Uint8Array.of(0, 1, 1, 0, 0, 0, 100) });
+      const n = h.notifications()[0];
+      expect([n.code, n.subcode, [...n.data]]).to.deep.equal([6, 1, [0, 1, 1, 0, 0, 0, 100]]);
+    });
+
     it('closes a pending dial without a NOTIFICATION', () => {
       const h = new Harness();
       h.feed({ type: 'start' });
@@ -400,6 +409,33 @@ describe('session/fsm: PeerFsm', () => {
       h.feed({ type: 'tcp-connected', conn: dial });
       expect(h.actions('close')).to.have.length(2);
       expect(h.fsm.state).to.equal('Idle');
+    });
+  });
+
+  describe('graceful restart capability updates (RFC 4724 §3)', () => {
+    it('OPENs sent after updateGracefulRestart carry the new R bit; the session in negotiation keeps the OPEN it sent', () => {
+      const gr = { restartTime: 120, restarting: true, notification: true, forwardingPreserved: ['ipv4-unicast'] };
+      const h = new Harness(config({ gracefulRestart: gr }));
+      const grOf = (m: BgpMessage) => (m.type === 'open' ? m.capabilities.find((c) => c.kind === 'graceful-restart') : undefined) as { restarting: boolean; families: unknown[] } | undefined;
+      h.feed({ type: 'start' });
+      const d1 = h.actions('connect')[0].conn;
+      h.feed({ type: 'tcp-connected', conn: d1 });
+      expect(grOf(h.sent(d1)[0])!.restarting).to.equal(true);
+      h.fsm.updateGracefulRestart({ ...gr, restarting: false });
+      expect(h.fsm.config.gracefulRestart!.restarting).to.equal(false);
+      h.msg(d1, peerOpen({ extraCaps: [grCap(true)] }));
+      h.msg(d1, { type: 'keepalive' });
+      // Negotiated against the OPEN actually sent on that connection.
+      expect(h.actions('established')[0].session.localOpen.capabilities.some((c) => c.kind === 'graceful-restart' && c.restarting)).to.equal(true);
+      const mark = h.log.length;
+      h.feed({ type: 'tcp-failed', conn: d1, reason: 'reset' });
+      for (let i = 0; i < 600 && h.actions('connect', mark).length === 0; i++) h.advance(1000);
+      const d2 = h.actions('connect', mark)[0].conn;
+      h.feed({ type: 'tcp-connected', conn: d2 });
+      const open2 = grOf(h.sent(d2)[0])!;
+      expect(open2.restarting).to.equal(false);
+      expect(open2.families).to.deep.equal([{ afi: 1, safi: 1, forwardingPreserved: true }]);
+      expect(() => h.fsm.updateGracefulRestart({ ...gr, restartTime: 5000 })).to.throw(/restartTime/);
     });
   });
 

@@ -30,12 +30,17 @@ describe('speaker/config', () => {
     expect(exportProfile(S, { ...P, peerAs: 65001, type: 'external', keepOriginalNextHop: true }, null)).to.deep.include({ peerKind: 'ebgp', keepOriginalNextHop: true });
   });
 
-  it('advertises graceful restart by default; R and F bits only while restarting (RFC 4724 §3)', () => {
+  it('advertises graceful restart by default; R bit only while restarting, F bits as configured (RFC 4724 §3)', () => {
     const normal = sessionConfig(S, { ...P, families: ['ipv4-unicast', 'ipv6-unicast'] }, false);
     expect(normal.gracefulRestart).to.deep.equal({ restartTime: 120, restarting: false, notification: true, forwardingPreserved: [] });
-    const restarting = sessionConfig(S, { ...P, families: ['ipv4-unicast', 'ipv6-unicast'] }, true);
+    const R: SpeakerConfig = { ...S, gracefulRestart: { restarting: true } };
+    const restarting = sessionConfig(R, { ...P, families: ['ipv4-unicast', 'ipv6-unicast'] }, true);
     expect(restarting.gracefulRestart!.restarting).to.equal(true);
     expect(restarting.gracefulRestart!.forwardingPreserved).to.deep.equal(['ipv4-unicast', 'ipv6-unicast']);
+    // Selection deferral over: no R bit for later sessions, the F bits stay.
+    const after = sessionConfig(R, { ...P, families: ['ipv4-unicast', 'ipv6-unicast'] }, false);
+    expect(after.gracefulRestart!.restarting).to.equal(false);
+    expect(after.gracefulRestart!.forwardingPreserved).to.deep.equal(['ipv4-unicast', 'ipv6-unicast']);
     expect(sessionConfig({ ...S, gracefulRestart: { enabled: false } }, P, false).gracefulRestart).to.equal(undefined);
     expect(sessionConfig(S, { ...P, address: 'fd00::2' }, false).families).to.deep.equal(['ipv6-unicast']);
   });

@@ -9,7 +9,8 @@ import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PeerConfig, RouteChange, SpeakerConfig } from '../../../src/speaker';
 import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src/wire';
-import type { BgpMessage } from '../../../src/wire/types';
+import type { BgpMessage, Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
+import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
 
 const AS = 64512;
@@ -51,6 +52,38 @@ function mesh(a: { s: Speaker; n: number }, b: { s: Speaker; n: number }, extra:
   b.s.addPeer(peer(b.n, a.n, a.s.port, extra));
 }
 
+/** A hand-driven BGP peer: a TCP server on 127.77.1.n that records what each connection receives. */
+interface RawConn { sock: net.Socket; got: BgpMessage[] }
+interface RawPeer { port: number; conns: RawConn[] }
+
+function rawPeer(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<RawPeer> {
+  const conns: RawConn[] = [];
+  const server = net.createServer((sock) => {
+    const c: RawConn = { sock, got: [] };
+    const framer = new Framer();
+    sockets.push(sock);
+    sock.on('error', () => { /* reset by the speaker */ });
+    sock.on('data', (d: Buffer) => { for (const f of framer.push(d)) c.got.push(decodeMessage(f, codecContext())); });
+    conns.push(c);
+  });
+  servers.push(server);
+  return new Promise((resolve) => server.listen(0, addr(n), () => resolve({ port: (server.address() as net.AddressInfo).port, conns })));
+}
+
+/** The raw peer's OPEN: IPv4 unicast, 4-octet AS, optionally graceful restart (not restarting). */
+function rawOpen(n: number, asn: number, gr: boolean): OpenMessage {
+  const capabilities: Capability[] = [{ code: 1, kind: 'multiprotocol', afi: 1, safi: 1 }, { code: 65, kind: 'as4', asn }];
+  if (gr) capabilities.push({ code: 64, kind: 'graceful-restart', restarting: false, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwardingPreserved: true }] });
+  return { type: 'open', version: 4, myAs: asn > 0xffff ? 23456 : asn, holdTime: 90, bgpId: `10.77.0.${n}`, capabilities };
+}
+
+function rawSend(c: RawConn, ...msgs: BgpMessage[]): void {
+  for (const m of msgs) c.sock.write(encodeMessage(m, codecContext()));
+}
+
+const grCapOf = (m: BgpMessage | undefined) => (m?.type === 'open' ? m.capabilities.find((c) => c.kind === 'graceful-restart') : undefined) as
+  Extract<Capability, { kind: 'graceful-restart' }> | undefined;
+
 const has = (s: Speaker, prefix: string): boolean => s.routes().some((r) => r.prefix === prefix);
 const state = (s: Speaker, name: string): string => s.peerStatus().find((p) => p.name === name)?.state ?? 'none';
 
@@ -58,6 +91,7 @@ describe('speaker: speakers over loopback TCP', function () {
   this.timeout(30000);
   const live: Speaker[] = [];
   const sockets: net.Socket[] = [];
+  const servers: net.Server[] = [];
 
   async function started(n: number, extra: Partial<SpeakerConfig> = {}): Promise<{ s: Speaker; n: number }> {
     const s = speaker(n, extra);
@@ -69,6 +103,122 @@ describe('speaker: speakers over loopback TCP', function () {
   afterEach(async () => {
     for (const s of live.splice(0)) await s.stop({ message: 'test over' });
     for (const k of sockets.splice(0)) k.destroy();
+    for (const v of servers.splice(0)) v.close();
+  });
+
+  it('regression: IPv4 and IPv6 blocks with equal attributes both go out (IPv6 with its MP_REACH next hop)', async () => {
+    const a = await started(13);
+    const b = await started(14);
+    mesh(a, b);
+    a.s.originate('10.244.13.0/24');
+    a.s.originate('fd77:244:13::/64');
+    await waitFor('b learns both blocks', () => has(b.s, '10.244.13.0/24') && has(b.s, 'fd77:244:13::/64'));
+    expect(b.s.routes().find((r) => r.prefix === 'fd77:244:13::/64')!.nextHops).to.deep.equal(['fd77::13']);
+    expect(b.s.routes().find((r) => r.prefix === '10.244.13.0/24')!.nextHops).to.deep.equal([addr(13)]);
+  });
+
+  it('R bit only until selection deferral ends, F bits stay; the deferral timer bounds a GR peer that never sends End-of-RIB (RFC 4724 §3, §4.1)', async () => {
+    const raw = await rawPeer(122, servers, sockets);
+    const s = speaker(121, { gracefulRestart: { restarting: true, selectionDeferralMs: 3000 } });
+    live.push(s);
+    s.addPeer({ name: 'raw122', address: addr(122), port: raw.port, peerAs: AS, type: 'external', sourceAddress: addr(121) });
+    s.originate('10.244.121.0/24');
+    const t0 = Date.now();
+    await s.start();
+    const open1 = await waitFor('our first OPEN', () => raw.conns[0]?.got.find((m) => m.type === 'open'));
+    expect(grCapOf(open1)).to.deep.include({ restarting: true });
+    expect(grCapOf(open1)!.families).to.deep.equal([{ afi: 1, safi: 1, forwardingPreserved: true }]);
+    rawSend(raw.conns[0], rawOpen(122, AS, true), { type: 'keepalive' });
+    await waitFor('raw peer Established', () => state(s, 'raw122') === 'Established');
+    // The peer advertised GR without the R bit: we wait for its End-of-RIB, which never comes.
+    expect(s.selectionDeferred).to.equal(true);
+    await waitFor('the deferral timer releases selection', () => !s.selectionDeferred, 10000);
+    expect(Date.now() - t0).to.be.at.least(2900);
+    const eorAt = await waitFor('our table and End-of-RIB follow', () => {
+      const ups = raw.conns[0].got.filter((m): m is UpdateMessage => m.type === 'update');
+      const i = ups.findIndex((u) => endOfRibFamily(u) === 'ipv4-unicast');
+      return i >= 0 ? { ups, i } : undefined;
+    });
+    expect(eorAt!.ups.slice(0, eorAt!.i).flatMap((u) => u.nlri.map((x) => x.prefix))).to.deep.equal(['10.244.121.0/24']);
+    // A flap: the session after it is built from current state — no R bit, F bits as configured.
+    raw.conns[0].sock.destroy();
+    const open2 = await waitFor('our OPEN on the next session', () => raw.conns[1]?.got.find((m) => m.type === 'open'), 10000);
+    expect(grCapOf(open2)).to.deep.include({ restarting: false });
+    expect(grCapOf(open2)!.families).to.deep.equal([{ afi: 1, safi: 1, forwardingPreserved: true }]);
+  });
+
+  it('selection deferral waits for a peer added after start() (RFC 4724 §4.1)', async () => {
+    const raw1 = await rawPeer(132, servers, sockets);
+    const raw2 = await rawPeer(133, servers, sockets);
+    const s = speaker(131, { gracefulRestart: { restarting: true, selectionDeferralMs: 30000 } });
+    live.push(s);
+    const rawCfg = (n: number, port: number): PeerConfig => ({ name: `raw${n}`, address: addr(n), port, peerAs: AS, type: 'external', sourceAddress: addr(131) });
+    s.addPeer(rawCfg(132, raw1.port));
+    await s.start();
+    s.addPeer(rawCfg(133, raw2.port)); // while the deferral runs
+    await waitFor('our OPEN to raw132', () => raw1.conns[0]?.got.find((m) => m.type === 'open'));
+    rawSend(raw1.conns[0], rawOpen(132, AS, true), { type: 'keepalive' });
+    await waitFor('raw132 Established', () => state(s, 'raw132') === 'Established');
+    // raw133 has our OPEN but holds its own back: it is neither up nor gone.
+    await waitFor('our OPEN to raw133', () => raw2.conns[0]?.got.find((m) => m.type === 'open'));
+    rawSend(raw1.conns[0], endOfRib('ipv4-unicast'));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(s.selectionDeferred, 'still waiting for the peer added after start()').to.equal(true);
+    rawSend(raw2.conns[0], rawOpen(133, AS, true), { type: 'keepalive' });
+    await waitFor('raw133 Established', () => state(s, 'raw133') === 'Established');
+    expect(s.selectionDeferred).to.equal(true);
+    rawSend(raw2.conns[0], endOfRib('ipv4-unicast'));
+    await waitFor('selection released by the End-of-RIBs, long before the 30 s timer', () => !s.selectionDeferred, 5000);
+    await waitFor('raw133 gets our End-of-RIB', () => raw2.conns[0].got.some((m) => m.type === 'update' && endOfRibFamily(m) === 'ipv4-unicast'));
+  });
+
+  it('max-prefix teardown sends Cease/1 with AFI, SAFI and the upper bound (RFC 4486 §4)', async () => {
+    const raw = await rawPeer(142, servers, sockets);
+    const a = await started(141);
+    a.s.addPeer({ name: 'raw142', address: addr(142), port: raw.port, peerAs: 65142, type: 'external', sourceAddress: addr(141), maxPrefix: { limit: 2, action: 'teardown' } });
+    await waitFor('our OPEN', () => raw.conns[0]?.got.find((m) => m.type === 'open'));
+    rawSend(raw.conns[0], rawOpen(142, 65142, false), { type: 'keepalive' });
+    await waitFor('raw142 Established', () => state(a.s, 'raw142') === 'Established');
+    const nlri = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24'].map((prefix) => ({ prefix }));
+    rawSend(raw.conns[0], { type: 'update', withdrawn: [], attributes: { origin: 0, asPath: [{ type: 2, asns: [65142] }], nextHop: addr(142) }, nlri });
+    const n = await waitFor('a NOTIFICATION', () => raw.conns[0].got.find((m) => m.type === 'notification'));
+    expect(n).to.deep.include({ code: 6, subcode: 1 });
+    expect([...(n as { data: Uint8Array }).data]).to.deep.equal([0, 1, 1, 0, 0, 0, 2]);
+  });
+
+  it('drops our own block reflected back with our ORIGINATOR_ID (RFC 4456 §8) and routes looping through a per-peer local AS (RFC 4271 §9.1.2)', async () => {
+    const tor = await rawPeer(152, servers, sockets);
+    const ebgp = await rawPeer(153, servers, sockets);
+    const a = await started(151);
+    a.s.originate('10.244.151.0/24');
+    // An iBGP ToR acting as our route reflector, and an eBGP router we present AS 65151 to.
+    a.s.addPeer({ name: 'tor', address: addr(152), port: tor.port, peerAs: AS, type: 'external', sourceAddress: addr(151) });
+    a.s.addPeer({ name: 'edge', address: addr(153), port: ebgp.port, peerAs: 65153, localAs: 65151, type: 'external', sourceAddress: addr(151) });
+    await waitFor('our OPENs', () => tor.conns[0]?.got.some((m) => m.type === 'open') && ebgp.conns[0]?.got.some((m) => m.type === 'open'));
+    const openToEdge = ebgp.conns[0].got.find((m) => m.type === 'open') as OpenMessage;
+    expect(openToEdge.capabilities.find((c) => c.kind === 'as4')).to.deep.include({ asn: 65151 });
+    rawSend(tor.conns[0], rawOpen(152, AS, false), { type: 'keepalive' });
+    rawSend(ebgp.conns[0], rawOpen(153, 65153, false), { type: 'keepalive' });
+    await waitFor('both Established', () => state(a.s, 'tor') === 'Established' && state(a.s, 'edge') === 'Established');
+    rawSend(tor.conns[0], {
+      type: 'update', withdrawn: [],
+      attributes: { origin: 0, asPath: [], nextHop: addr(151), localPref: 100, originatorId: '10.77.0.151', clusterList: ['10.77.0.152'] },
+      nlri: [{ prefix: '10.244.151.0/24' }, { prefix: '10.244.152.0/24' }],
+    });
+    rawSend(tor.conns[0], {
+      type: 'update', withdrawn: [],
+      attributes: { origin: 0, asPath: [], nextHop: addr(152), localPref: 100, originatorId: '10.77.0.9', clusterList: ['10.77.0.152'] },
+      nlri: [{ prefix: '10.244.159.0/24' }],
+    });
+    rawSend(ebgp.conns[0], { type: 'update', withdrawn: [], attributes: { origin: 0, asPath: [{ type: 2, asns: [65153, 65151] }], nextHop: addr(153) }, nlri: [{ prefix: '192.0.2.0/24' }] });
+    rawSend(ebgp.conns[0], { type: 'update', withdrawn: [], attributes: { origin: 0, asPath: [{ type: 2, asns: [65153, 65001] }], nextHop: addr(153) }, nlri: [{ prefix: '198.51.100.0/24' }] });
+    await waitFor('the clean routes arrive', () => has(a.s, '10.244.159.0/24') && has(a.s, '198.51.100.0/24'));
+    const st = (name: string) => a.s.peerStatus().find((p) => p.name === name)!;
+    expect(st('tor').rejected).to.deep.equal({ 'originator-loop': 2 });
+    expect(st('edge').rejected).to.deep.equal({ 'as-loop': 1 });
+    expect(has(a.s, '10.244.152.0/24')).to.equal(false);
+    expect(has(a.s, '192.0.2.0/24')).to.equal(false);
+    expect(a.s.routes().find((r) => r.prefix === '10.244.151.0/24')!.best.peer).to.equal('local');
   });
 
   it('propagates originated IPv4 and IPv6 blocks with the node address as next hop, and withdraws them', async () => {
