@@ -66,10 +66,15 @@ export type DatastoreErrorCode =
   | 'CORRUPT_STATE'       // a stored value could not be decoded
   | 'NOT_FOUND'           // delete/get of a resource that does not exist
   | 'READ_ONLY'           // write attempted where the backend does not allow it
-  | 'CLOSED';             // used after close()
+  | 'CLOSED'              // used after close()
+  | 'CREDENTIALS_FILE'    // an etcd CA/certificate/key/password file is unreadable, not PEM, or not a pair
+  | 'TLS_HANDSHAKE'       // the etcd server's certificate was not trusted, or the server refused ours
+  | 'AUTH_FAILED'         // etcd rejected the user name/password, or wants credentials we did not give
+  | 'PERMISSION_DENIED';  // etcd authenticated us but the user's roles do not cover the key prefix
 
 export class DatastoreError extends Error {
-  constructor(readonly code: DatastoreErrorCode, message: string, readonly backend?: string) {
+  /** `file`: the credentials file at fault (CREDENTIALS_FILE, TLS_HANDSHAKE, AUTH_FAILED), when there is one. */
+  constructor(readonly code: DatastoreErrorCode, message: string, readonly backend?: string, readonly file?: string) {
     super(message);
     this.name = 'DatastoreError';
   }

@@ -4,8 +4,12 @@
 // after the connection is lost and comes back, it lists everything again and diffs it against
 // what it had, so consumers see only real changes - never a mass delete because etcd was away.
 // Reconnects with exponential backoff. Liveness is a key on a lease with a TTL, separate from
-// block ownership. No RFC; etcd API v3 (etcd 3.4).
+// block ownership. Security (etcd-security.ts): https:// endpoints with a CA, a client
+// certificate and key, and etcd user/password authentication; TLS and auth failures surface as
+// DatastoreErrors naming the endpoint and the file or setting to change. No RFC; etcd API v3
+// (etcd 3.4); TLS per RFC 8446 via grpc-js.
 
+import * as net from 'net';
 import * as os from 'os';
 import { Etcd3, IOptions, Watcher, IWatchResponse, ICompare, IRequestOp, Lease } from 'etcd3';
 import { Datastore, LivenessHandle, resourceEntries } from './datastore';
@@ -13,6 +17,7 @@ import { KvStore, KvTxn } from './kv';
 import { DEFAULT_PREFIX, EntryChange, livenessKey, resourceKey, LivenessRecord } from './keys';
 import { Kind, Located } from './resources';
 import { DatastoreError } from './errors';
+import { EtcdAccess, checkEtcdAccess, explainEtcdFailure, loadEtcdCredentials } from './etcd-security';
 
 export interface EtcdOptions {
   /** Key prefix, ending in '/'. Default /nexthop/v1/. */
@@ -30,6 +35,11 @@ export interface EtcdOptions {
    * stand for many agents.
    */
   ownConnection?: boolean;
+  /**
+   * TLS files and user/password (see etcd-security.ts; openDatastore resolves them from flags and
+   * ETCD_* variables). https:// endpoints without TLS files use the system's trusted CAs.
+   */
+  access?: EtcdAccess;
 }
 
 /** etcd allows 128 operations per transaction by default (--max-txn-ops). */
@@ -55,16 +65,46 @@ function backoff(initial: number, max: number, d = initial): { duration: number;
   return { duration: d, next: () => backoff(initial, max, Math.min(max, d * 2)) };
 }
 
+/**
+ * Node warns (DEP0123) when a TLS client sends an IP address as SNI; grpc-js always sends the
+ * endpoint's host, so every https://IP endpoint would print a deprecation warning the operator
+ * can do nothing about. Only that one warning is dropped, and only once an https://IP endpoint
+ * is in use.
+ */
+let ipServernameWarningDropped = false;
+function dropIpServernameWarning(): void {
+  if (ipServernameWarningDropped) return;
+  ipServernameWarningDropped = true;
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]): void {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0123') return;
+    (emit as (...a: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
 export class EtcdKv implements KvStore {
-  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly callTimeoutMs: number) {}
+  /**
+   * `explain` turns a failed call's error into the one to throw (TLS and auth failures become
+   * precise DatastoreErrors); by default errors pass unchanged.
+   */
+  constructor(private readonly client: Etcd3, private readonly prefix: string, private readonly callTimeoutMs: number,
+    private readonly explain: (e: unknown) => unknown = (e) => e) {}
 
   private k(key: string): Buffer { return Buffer.from(this.prefix + key); }
   private opts() { return { deadline: Date.now() + this.callTimeoutMs }; }
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw this.explain(e);
+    }
+  }
 
   /** A listing with the revision it was taken at. */
   async listWithRevision(prefix: string): Promise<{ entries: Map<string, string>; revision: number }> {
     const key = this.k(prefix);
-    const res = await this.client.kv.range({ key, range_end: prefixEnd(key) }, this.opts());
+    const res = await this.call(() => this.client.kv.range({ key, range_end: prefixEnd(key) }, this.opts()));
     const entries = new Map<string, string>();
     for (const kv of res.kvs) entries.set(kv.key.toString().slice(this.prefix.length), kv.value.toString());
     return { entries, revision: Number(res.header.revision) };
@@ -76,12 +116,12 @@ export class EtcdKv implements KvStore {
 
   async listKeys(prefix: string): Promise<string[]> {
     const key = this.k(prefix);
-    const res = await this.client.kv.range({ key, range_end: prefixEnd(key), keys_only: true }, this.opts());
+    const res = await this.call(() => this.client.kv.range({ key, range_end: prefixEnd(key), keys_only: true }, this.opts()));
     return res.kvs.map((kv) => kv.key.toString().slice(this.prefix.length));
   }
 
   async get(key: string): Promise<string | undefined> {
-    const res = await this.client.kv.range({ key: this.k(key) }, this.opts());
+    const res = await this.call(() => this.client.kv.range({ key: this.k(key) }, this.opts()));
     return res.kvs.length > 0 ? res.kvs[0].value.toString() : undefined;
   }
 
@@ -97,13 +137,13 @@ export class EtcdKv implements KvStore {
     if (compare.length + success.length > MAX_TXN_OPS) {
       throw new DatastoreError('UNAVAILABLE', `transaction of ${compare.length} compares and ${success.length} operations exceeds etcd's ${MAX_TXN_OPS}`);
     }
-    const res = await this.client.kv.txn({ compare, success, failure: [] }, this.opts());
+    const res = await this.call(() => this.client.kv.txn({ compare, success, failure: [] }, this.opts()));
     return res.succeeded;
   }
 
   /** Compacts history up to `revision` (tests and maintenance). */
   async compact(revision: number): Promise<void> {
-    await this.client.kv.compact({ revision, physical: true }, this.opts());
+    await this.call(() => this.client.kv.compact({ revision, physical: true }, this.opts()));
   }
 }
 
@@ -112,7 +152,7 @@ export class EtcdDatastore extends Datastore {
   readonly client: Etcd3;
   readonly kv: EtcdKv;
   readonly prefix: string;
-  private readonly opts: Required<EtcdOptions>;
+  private readonly opts: Required<Omit<EtcdOptions, 'access'>>;
   private watcher: Watcher | null = null;
   private watching = false;
   private closed = false;
@@ -138,9 +178,19 @@ export class EtcdDatastore extends Datastore {
     this.prefix = this.opts.prefix;
     this.delay = this.opts.backoffInitialMs;
     this.description = `etcd:${endpoints.join(',')}`;
+    // Security: refuse combinations that cannot work, then read the files (errors name them).
+    const access = options.access ?? {};
+    checkEtcdAccess(endpoints, access);
+    const secure = endpoints.some((e) => e.startsWith('https://'));
+    const loaded = loadEtcdCredentials(access, secure);
+    if (secure && endpoints.some((e) => net.isIP(new URL(e).hostname.replace(/^\[|\]$/g, '')) !== 0)) dropIpServernameWarning();
     const clientOptions: IOptions = {
       hosts: endpoints,
       dialTimeout: this.opts.dialTimeoutMs,
+      // etcd3 types rootCertificate as Buffer; grpc-js createSsl takes null for the system's CAs.
+      ...(loaded.tls ? { credentials: { ...loaded.tls, rootCertificate: loaded.tls.rootCertificate as Buffer } } : {}),
+      // etcd v3 Authenticate: the token goes with every call; etcd3 gets a new one when it expires.
+      ...(loaded.auth ? { auth: { ...loaded.auth, callOptions: () => ({ deadline: Date.now() + this.opts.callTimeoutMs }) } } : {}),
       ...(this.opts.ownConnection ? { grpcOptions: { 'grpc.use_local_subchannel_pool': 1 } } : {}),
       faultHandling: {
         global: passThrough as unknown as NonNullable<IOptions['faultHandling']>['global'],
@@ -149,7 +199,8 @@ export class EtcdDatastore extends Datastore {
       },
     };
     this.client = new Etcd3(clientOptions);
-    this.kv = new EtcdKv(this.client, this.prefix, this.opts.callTimeoutMs);
+    const context = { endpoints, access, prefix: this.prefix, description: this.description };
+    this.kv = new EtcdKv(this.client, this.prefix, this.opts.callTimeoutMs, (e) => explainEtcdFailure(e, context) ?? e);
   }
 
   protected get watchingNow(): boolean { return this.watching; }
@@ -160,6 +211,7 @@ export class EtcdDatastore extends Datastore {
     try {
       listing = await this.kv.listWithRevision('');
     } catch (e) {
+      if (e instanceof DatastoreError) throw e; // TLS or auth, already explained
       throw new DatastoreError('UNAVAILABLE', `etcd ${this.endpoints.join(',')} unreachable: ${(e as Error).message}`, this.description);
     }
     this.publish(this.state.replaceAll(listing.entries));

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import { parseFlags, UsageError } from '../usage';
 import { parseResources, validateSet, Located } from '../../cluster/resources';
 import { ResourceError, ResourceProblem } from '../../cluster/errors';
-import { withDatastore, DATASTORE_HELP } from '../../cluster/cli-support';
+import { withDatastore, DATASTORE_FLAGS, DATASTORE_HELP } from '../../cluster/cli-support';
 
 export const summary = 'create or update cluster resources from YAML/JSON files';
 
@@ -21,7 +21,7 @@ ${DATASTORE_HELP}
   --help             this text`;
 
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseFlags(args, { filename: 'strings', datastore: 'string', 'dry-run': 'boolean', help: 'boolean' }, USAGE, { f: 'filename' });
+  const { flags, positional } = parseFlags(args, { filename: 'strings', ...DATASTORE_FLAGS, 'dry-run': 'boolean', help: 'boolean' }, USAGE, { f: 'filename' });
   if (flags.help) { process.stdout.write(HELP + '\n'); return 0; }
   if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`, USAGE);
   const files = (flags.filename as string[] | undefined) ?? [];
@@ -53,7 +53,7 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   // 2. Apply all (the datastore re-validates the merged set).
-  return withDatastore('apply', flags.datastore as string | undefined, USAGE, async (ds) => {
+  return withDatastore('apply', flags, USAGE, async (ds) => {
     if (flags['dry-run']) {
       await ds.load();
       const merged = new Map(ds.state.resources().map((r) => [`${r.kind}/${r.metadata.name}`, { resource: r, origin: { file: ds.description, document: 0 } } as Located]));

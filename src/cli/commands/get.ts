@@ -5,7 +5,7 @@ import * as YAML from 'yaml';
 import { parseFlags, UsageError } from '../usage';
 import { kindFromName, toDocument, Resource, NodeResource, Kind } from '../../cluster/resources';
 import { mergeNodeStatus } from '../../cluster/state';
-import { withDatastore, DATASTORE_HELP } from '../../cluster/cli-support';
+import { withDatastore, DATASTORE_FLAGS, DATASTORE_HELP } from '../../cluster/cli-support';
 
 export const summary = 'list cluster resources (table, YAML or JSON)';
 
@@ -18,7 +18,7 @@ ${DATASTORE_HELP}
   --help             this text`;
 
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseFlags(args, { output: 'string', datastore: 'string', help: 'boolean' }, USAGE, { o: 'output' });
+  const { flags, positional } = parseFlags(args, { output: 'string', ...DATASTORE_FLAGS, help: 'boolean' }, USAGE, { o: 'output' });
   if (flags.help) { process.stdout.write(HELP + '\n'); return 0; }
   if (positional.length < 1 || positional.length > 2) throw new UsageError(positional.length < 1 ? 'need a KIND' : `unexpected argument '${positional[2]}'`, USAGE);
   const kind = kindFromName(positional[0]);
@@ -26,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
   const name = positional[1];
   const output = (flags.output as string | undefined) ?? 'table';
   if (!['table', 'wide', 'yaml', 'json'].includes(output)) throw new UsageError(`unknown output format '${output}' (yaml, json, wide)`, USAGE);
-  return withDatastore('get', flags.datastore as string | undefined, USAGE, async (ds) => {
+  return withDatastore('get', flags, USAGE, async (ds) => {
     await ds.load();
     const status = ds.state.nodeStatus();
     let list = ds.state.resources().filter((r) => r.kind === kind)

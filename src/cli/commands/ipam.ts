@@ -5,7 +5,7 @@
 import { parseFlags, UsageError } from '../usage';
 import { poolUsage } from '../../cluster/ipam';
 import { BlockClaim } from '../../cluster/keys';
-import { withDatastore, DATASTORE_HELP } from '../../cluster/cli-support';
+import { withDatastore, DATASTORE_FLAGS, DATASTORE_HELP } from '../../cluster/cli-support';
 import { formatTable } from './get';
 
 export const summary = 'show IPAM pools, blocks, owners and liveness; claim a node\'s blocks';
@@ -23,7 +23,7 @@ ${DATASTORE_HELP}
   --help             this text`;
 
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseFlags(args, { output: 'string', node: 'string', datastore: 'string', help: 'boolean' }, USAGE, { o: 'output' });
+  const { flags, positional } = parseFlags(args, { output: 'string', node: 'string', ...DATASTORE_FLAGS, help: 'boolean' }, USAGE, { o: 'output' });
   if (flags.help) { process.stdout.write(HELP + '\n'); return 0; }
   const [sub, ...extra] = positional;
   if (!sub) throw new UsageError('need a subcommand: show or claim', USAGE);
@@ -33,7 +33,7 @@ export async function run(args: string[]): Promise<number> {
   if (sub === 'claim') {
     const node = flags.node as string | undefined;
     if (!node) throw new UsageError('claim needs --node NAME', USAGE);
-    return withDatastore('ipam', flags.datastore as string | undefined, USAGE, async (ds) => {
+    return withDatastore('ipam', flags, USAGE, async (ds) => {
       const claims = await ds.claimBlocks(node);
       if (output === 'json') process.stdout.write(JSON.stringify(claims) + '\n');
       else for (const c of claims) process.stdout.write(`${c.cidr} ${c.pool} ${c.node}${c.pinned ? ' pinned' : ''}\n`);
@@ -41,7 +41,7 @@ export async function run(args: string[]): Promise<number> {
     });
   }
   if (sub !== 'show') throw new UsageError(`unknown subcommand '${sub}' (show, claim)`, USAGE);
-  return withDatastore('ipam', flags.datastore as string | undefined, USAGE, async (ds) => {
+  return withDatastore('ipam', flags, USAGE, async (ds) => {
     await ds.load();
     const view = ds.state.view();
     const nodes = new Set(view.nodes.map((n) => n.name));

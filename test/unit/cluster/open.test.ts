@@ -10,8 +10,8 @@ import { FileDatastore } from '../../../src/cluster/file';
 
 describe('cluster/open', () => {
   it('parses etcd and file specs', () => {
-    expect(parseDatastoreSpec('etcd:http://10.0.0.1:2379,https://10.0.0.2:2379')).to.deep.equal(
-      { type: 'etcd', endpoints: ['http://10.0.0.1:2379', 'https://10.0.0.2:2379'], prefix: undefined });
+    expect(parseDatastoreSpec('etcd:https://10.0.0.1:2379,https://10.0.0.2:2379')).to.deep.equal(
+      { type: 'etcd', endpoints: ['https://10.0.0.1:2379', 'https://10.0.0.2:2379'], prefix: undefined });
     expect(parseDatastoreSpec('etcd:http://127.0.0.1:1?prefix=/x/')).to.deep.include({ prefix: '/x/' });
     expect(parseDatastoreSpec('file:/etc/nexthop/c.yaml')).to.deep.equal({ type: 'file', path: '/etc/nexthop/c.yaml' });
     expect(parseDatastoreSpec('file://rel.yaml')).to.deep.equal({ type: 'file', path: 'rel.yaml' });
@@ -20,10 +20,10 @@ describe('cluster/open', () => {
     const bad: [string, RegExp][] = [
       ['etcd', /no backend type/], ['zk:x', /unknown backend 'zk'/], ['etcd:', /no endpoint/],
       ['etcd:127.0.0.1:2379', /must be http/], ['etcd:http://h', /has no port/], ['etcd:http://h:1?x=1', /unknown parameter 'x'/],
-      ['file:', /no file path/],
+      ['file:', /no file path/], ['etcd:http://10.0.0.1:2379,https://10.0.0.2:2379', /mix http:\/\/ and https:\/\//],
     ];
     for (const [spec, re] of bad) {
-      expect(() => parseDatastoreSpec(spec), spec).to.throw(DatastoreError, re);
+      expect(() => parseDatastoreSpec(spec, {}), spec).to.throw(DatastoreError, re);
     }
   });
   it('falls back to NEXTHOP_DATASTORE', () => {
