@@ -9,7 +9,7 @@ import { Lab, isRoot, nsExec } from '../helpers/lab';
 import { NetlinkError, NetlinkMonitor, NetlinkRequest, NetnsError, openNetlinkIn } from '../../src/dataplane/netlink/socket';
 import * as rtnl from '../../src/dataplane/netlink/rtnl';
 import * as C from '../../src/dataplane/netlink/constants';
-import { encodeRoute, RouteMsg, NetlinkMessage } from '../../src/dataplane/netlink/codec';
+import { encodeRoute, encodeRouteInto, RouteMsg, NetlinkMessage } from '../../src/dataplane/netlink/codec';
 import { formatIP, parseIP } from '../../src/lib/ip';
 
 const ip = (s: string): Uint8Array => parseIP(s)!;
@@ -92,6 +92,41 @@ describe('integration: rtnetlink sockets and operations (netns)', function () {
         const expected = reqs.slice(0, 200).map((_, i) => (i === 50 || i === 150 ? 'ENETUNREACH' : 'EEXIST'));
         expect(again.failures.map((f) => f.error.code)).to.deep.equal(expected);
         expect(again.failures[150].request.context).to.equal('route 150');
+      } finally {
+        sock.close();
+      }
+    });
+
+    it('executeEncoded: requests written into the send buffer, failures mapped back by index (engineer "fibperf")', async () => {
+      const sock = openNetlinkIn(ns);
+      try {
+        const up0 = await rtnl.linkIndex(sock, 'up0');
+        // 700 routes, batches of 300: every 100th via an unreachable gateway; 650 repeats 10 (EEXIST).
+        const msgOf = (i: number): RouteMsg => {
+          const j = i === 650 ? 10 : i;
+          return route(`10.${110 + (j >> 8)}.${j & 255}.0`, j % 100 === 50 ? '10.99.9.9' : '10.88.0.2', up0);
+        };
+        const res = await sock.executeEncoded({
+          count: 700,
+          maxPayload: 64,
+          type: () => C.RTM_NEWROUTE,
+          flags: () => C.NLM_F_CREATE | C.NLM_F_EXCL,
+          encode: (i, buf, off) => encodeRouteInto(buf, off, msgOf(i)),
+          describe: (i) => `route ${i}`,
+        }, { batchSize: 300 });
+        expect(res.sent).to.equal(700);
+        const got = res.failures.map((f) => [f.index, f.error.code, f.error.request]).sort((x, y) => Number(x[0]) - Number(y[0]));
+        expect(got).to.deep.equal([
+          [50, 'ENETUNREACH', 'route 50'], [150, 'ENETUNREACH', 'route 150'], [250, 'ENETUNREACH', 'route 250'],
+          [350, 'ENETUNREACH', 'route 350'], [450, 'ENETUNREACH', 'route 450'], [550, 'ENETUNREACH', 'route 550'],
+          [650, 'EEXIST', 'route 650'],
+        ]);
+        expect(Number(nsExec(ns, 'sh', ['-c', 'ip route show proto 78 | wc -l']).trim())).to.equal(693);
+        // A payload larger than the declared bound is refused before anything is sent.
+        await sock.executeEncoded({
+          count: 1, maxPayload: 16, type: () => C.RTM_NEWROUTE, flags: () => C.NLM_F_CREATE,
+          encode: (_i, buf, off) => encodeRouteInto(buf, off, msgOf(0)), describe: () => 'too big',
+        }).then(() => expect.fail('accepted an oversized payload'), (e: Error) => expect(e.message).to.match(/exceeds maxPayload 16/));
       } finally {
         sock.close();
       }

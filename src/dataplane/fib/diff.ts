@@ -35,14 +35,14 @@ export function planFib(
   keys?: Iterable<string>,
 ): FibPlan {
   const plan: FibPlan = { add: [], replace: [], delete: [], conflicts: [] };
-  const visit = (key: string): void => {
-    const want = desired.get(key);
-    const have = ours.get(key);
+  const visit = (key: string, want: NormRoute | undefined): void => {
+    // A fresh start (nothing of ours in the kernel) skips the lookups on the empty side.
+    const have = ours.size > 0 ? ours.get(key) : undefined;
     if (!want) {
       if (have) plan.delete.push(have); // ours, no longer wanted: prune (krt_prune)
       return;
     }
-    const other = foreign.get(key);
+    const other = foreign.size > 0 ? foreign.get(key) : undefined;
     if (other) {
       // A foreign route shares the key. If ours is there too and right, leave both; otherwise do
       // not write: an IPv4/IPv6 NLM_F_REPLACE could land on the foreign route instead of ours.
@@ -53,10 +53,10 @@ export function planFib(
     else if (!routeMatches(want, have)) plan.replace.push(want);
   };
   if (keys) {
-    for (const k of new Set(keys)) visit(k);
+    for (const k of new Set(keys)) visit(k, desired.get(k));
   } else {
-    for (const k of desired.keys()) visit(k);
-    for (const k of ours.keys()) if (!desired.has(k)) visit(k);
+    for (const [k, want] of desired) visit(k, want);
+    for (const [k, have] of ours) if (!desired.has(k)) plan.delete.push(have); // krt_prune
   }
   return plan;
 }

@@ -15,22 +15,29 @@
 // change on a device our routes use triggers a full resync: the kernel drops IPv4 routes of a
 // device that goes down without telling anyone.
 //
+// Write path (100,000 routes at start-up): setRoutes validates with a cheap canonical-IPv4 parse
+// and shares single-path nexthop arrays; resolution of device names is done once per shared
+// array; the diff skips lookups on an empty side; each request is encoded straight into the
+// socket's reused send buffer (NetlinkSocket.executeEncoded: no buffer, message or request object
+// per route), only the last request of a batch is acked (the kernel still answers every failure,
+// mapped back by index); the cache keeps a three-field view per route we wrote (InstalledRoute).
+//
 // I/O shell around the pure planFib (diff.ts). All kernel access is serialized on one queue.
 // IPv4 and IPv6. No RFC governs the FIB; RFC 2992 (ECMP) for multipath routes.
 
 import { EventEmitter } from 'events';
 import * as C from '../netlink/constants';
-import { decodeLink, decodeRoute, dumpRequestPayload, encodeRoute, NetlinkMessage, RouteMsg } from '../netlink/codec';
-import { NetlinkError, NetlinkMonitor, NetlinkRequest, NetlinkSocket, ROUTE_MONITOR_GROUPS, openNetlinkIn } from '../netlink/socket';
+import { decodeLink, decodeRoute, dumpRequestPayload, encodeRouteInto, NetlinkMessage, RouteMsg } from '../netlink/codec';
+import { NetlinkError, NetlinkMonitor, NetlinkSocket, ROUTE_MONITOR_GROUPS, openNetlinkIn } from '../netlink/socket';
 import { FibConflict, planFib } from './diff';
 import { NEXTHOP_RTPROT } from './protocol';
 import {
-  FibRoute, FibRouteInvalid, KernelRoute, NormNexthop, NormRoute, describeRoute, installedView, kernelRoute, normalizeRoute,
-  sameKernelRoute, toDeleteMsg, toRouteMsg,
+  FibRoute, FibRouteInvalid, KernelRoute, NormNexthop, NormRoute, deleteMsgInto, describeRoute, installedView, kernelRoute,
+  normalizeRoute, routeMsgInto, routeMsgLengthBound, sameKernelRoute, scratchRouteMsg,
 } from './route';
 
-/** Requests built and settled per round of a large write (see write()). */
-const WRITE_CHUNK = 2000;
+/** Requests sent and settled per round of a large write (see write()). */
+const WRITE_CHUNK = 10000;
 
 /** A route the kernel refused (or that could not be resolved): names the route, the op and the errno. */
 export class FibRouteError extends Error {
@@ -128,6 +135,9 @@ export class FibReconciler extends EventEmitter {
   private allDirty = false;
   /** Bumped whenever the link table may have changed: invalidates resolved routes. */
   private linkGen = 0;
+  /** Shared single-path nexthop array -> its resolved form, valid for link generation resolvedHopsGen. */
+  private readonly resolvedHops = new Map<NormNexthop[], NormNexthop[]>();
+  private resolvedHopsGen = -1;
   /** Kernel routes of our protocol by key. */
   private readonly ours = new Map<string, KernelRoute>();
   /** Kernel routes of other protocols, by key. */
@@ -212,12 +222,16 @@ export class FibReconciler extends EventEmitter {
    */
   setRoutes(routes: FibRoute[]): void {
     const next = new Map<string, NormRoute>();
-    for (const r of routes) {
-      const n = normalizeRoute(r);
-      if (next.has(n.key)) throw new FibRouteInvalid(n.prefix, 'prefix', `given twice for table ${n.table} metric ${n.metric}`);
+    const previous = this.desired;
+    const hadAny = previous.size > 0;
+    for (let i = 0; i < routes.length; i++) {
+      const n = normalizeRoute(routes[i]);
       // An unchanged route keeps its object (and with it its resolved devices).
-      const old = this.desired.get(n.key);
+      const old = hadAny ? previous.get(n.key) : undefined;
+      const size = next.size;
       next.set(n.key, old && sameDesired(old, n) ? old : n);
+      // The key was there already (one hash lookup instead of has + set); `next` is dropped.
+      if (next.size === size) throw new FibRouteInvalid(n.prefix, 'prefix', `given twice for table ${n.table} metric ${n.metric}`);
     }
     this.desired = next;
     this.allDirty = true;
@@ -423,8 +437,23 @@ export class FibReconciler extends EventEmitter {
    */
   private resolvedDesired(keys?: string[]): ReadonlyMap<string, NormRoute> {
     const overrides = new Map<string, NormRoute | null>();
+    if (this.resolvedHopsGen !== this.linkGen || this.resolvedHops.size > 4096) {
+      this.resolvedHops.clear();
+      this.resolvedHopsGen = this.linkGen;
+    }
+    const memo = this.resolvedHops;
     const resolve = (k: string, r: NormRoute): void => {
       if (r.resolvedGen === this.linkGen) return;
+      // Single-path arrays are shared by many routes (normalizeRoute interns them): resolve each once.
+      const shared = r.nexthops.length === 1 ? r.nexthops : null;
+      if (shared) {
+        const done = memo.get(shared);
+        if (done) {
+          r.nexthops = done;
+          r.resolvedGen = this.linkGen;
+          return;
+        }
+      }
       let hops: NormNexthop[] | null = null;
       for (const [i, h] of r.nexthops.entries()) {
         if (h.ifname === undefined) continue;
@@ -442,6 +471,7 @@ export class FibReconciler extends EventEmitter {
         hops[i] = { gateway: h.gateway, ifname: h.ifname, ifindex: idx, onlink: h.onlink, weight: h.weight };
       }
       if (hops) r.nexthops = hops;
+      if (shared) memo.set(shared, r.nexthops);
       r.resolvedGen = this.linkGen;
     };
     if (keys) {
@@ -469,8 +499,6 @@ export class FibReconciler extends EventEmitter {
   private async write(plan: ReturnType<typeof planFib>, full: boolean, t0: number, everyKey = false): Promise<ReconcileReport> {
     const failed: FibRouteError[] = [];
     for (const k of [...this.failing.keys()]) if (!this.desired.has(k)) this.failing.delete(k);
-    type Ctx = { op: 'add' | 'replace' | 'delete'; route?: NormRoute; msg?: RouteMsg; kernel?: KernelRoute; error?: NetlinkError };
-    const describe = (c: Ctx): string => `${c.op} ${describeRoute(c.route ?? c.kernel!)}`;
     // Conflicts: report new ones, clear resolved ones (for the keys this pass looked at).
     const conflictKeys = new Set(plan.conflicts.map((c) => c.route.key));
     for (const c of plan.conflicts) {
@@ -491,34 +519,46 @@ export class FibReconciler extends EventEmitter {
     let added = 0; let replaced = 0; let deleted = 0;
     let resyncNeeded = false;
     // Adds and replaces first, deletes last: a route moving to a new key never has a gap.
-    // Requests are built, sent and settled a chunk at a time, so these short-lived objects die
-    // young instead of 100,000 of them being promoted to the old generation.
+    // Each request is encoded straight into the socket's send buffer from the plan (one reused
+    // RouteMsg, no buffer or request object per route); failures come back by index. A chunk
+    // is sent and settled at a time so the event loop gets a turn between chunks.
     const nAdd = plan.add.length;
-    const nReplace = plan.replace.length;
-    const total = nAdd + nReplace + plan.delete.length;
+    const nNew = nAdd + plan.replace.length;
+    const total = nNew + plan.delete.length;
+    const routeAt = (i: number): NormRoute => (i < nAdd ? plan.add[i] : plan.replace[i - nAdd]);
+    let maxHops = 1;
+    for (let i = 0; i < nNew; i++) { const h = routeAt(i).nexthops.length; if (h > maxHops) maxHops = h; }
+    const scratch = scratchRouteMsg();
+    const protocol = this.protocol;
+    const opOf = (i: number): 'add' | 'replace' | 'delete' => (i < nAdd ? 'add' : i < nNew ? 'replace' : 'delete');
     for (let start = 0; start < total; start += WRITE_CHUNK) {
-      const requests: NetlinkRequest<Ctx>[] = [];
-      for (let i = start; i < Math.min(total, start + WRITE_CHUNK); i++) {
-        if (i < nAdd + nReplace) {
-          const add = i < nAdd;
-          const r = add ? plan.add[i] : plan.replace[i - nAdd];
-          const msg = toRouteMsg(r, this.protocol);
-          requests.push({
-            type: C.RTM_NEWROUTE, flags: C.NLM_F_CREATE | (add ? C.NLM_F_EXCL : C.NLM_F_REPLACE), payload: encodeRoute(msg),
-            context: { op: add ? 'add' : 'replace', route: r, msg }, describe,
-          });
-        } else {
-          const k = plan.delete[i - nAdd - nReplace];
-          requests.push({ type: C.RTM_DELROUTE, flags: 0, payload: encodeRoute(toDeleteMsg(k)), context: { op: 'delete', kernel: k }, describe });
-        }
+      const end = Math.min(total, start + WRITE_CHUNK);
+      const res = await this.socket.executeEncoded({
+        count: end - start,
+        maxPayload: routeMsgLengthBound(maxHops),
+        type: (j) => (start + j < nNew ? C.RTM_NEWROUTE : C.RTM_DELROUTE),
+        flags: (j) => {
+          const i = start + j;
+          return i < nAdd ? C.NLM_F_CREATE | C.NLM_F_EXCL : i < nNew ? C.NLM_F_CREATE | C.NLM_F_REPLACE : 0;
+        },
+        encode: (j, buf, off) => {
+          const i = start + j;
+          return encodeRouteInto(buf, off, i < nNew ? routeMsgInto(scratch, routeAt(i), protocol) : deleteMsgInto(scratch, plan.delete[i - nNew]));
+        },
+        describe: (j) => {
+          const i = start + j;
+          return `${opOf(i)} ${describeRoute(i < nNew ? routeAt(i) : plan.delete[i - nNew])}`;
+        },
+      }, { batchSize: this.opts.batchSize });
+      let errors: Map<number, NetlinkError> | null = null;
+      if (res.failures.length > 0) {
+        errors = new Map();
+        for (const f of res.failures) errors.set(start + f.index, f.error);
       }
-      const res = await this.socket.execute(requests, { batchSize: this.opts.batchSize });
-      for (const f of res.failures) f.request.context.error = f.error;
-      for (const req of requests) {
-        const c = req.context;
-        const err = c.error;
-        if (c.op === 'delete') {
-          const k = c.kernel!;
+      for (let i = start; i < end; i++) {
+        const err = errors ? errors.get(i) : undefined;
+        if (i >= nNew) {
+          const k = plan.delete[i - nNew];
           if (!err || err.code === 'ESRCH') { // ESRCH: already gone
             if (!err) { deleted++; this.counters.deletes++; }
             if (this.ours.get(k.key) === k) this.ours.delete(k.key);
@@ -531,14 +571,15 @@ export class FibReconciler extends EventEmitter {
           resyncNeeded = true;
           continue;
         }
-        const r = c.route!;
+        const r = routeAt(i);
+        const add = i < nAdd;
         if (!err) {
-          this.ours.set(r.key, installedView(r, this.protocol, c.msg));
+          this.ours.set(r.key, installedView(r, protocol));
           if (this.failing.size > 0) this.failing.delete(r.key);
-          if (c.op === 'add') { added++; this.counters.adds++; } else { replaced++; this.counters.replaces++; }
+          if (add) { added++; this.counters.adds++; } else { replaced++; this.counters.replaces++; }
           continue;
         }
-        const fe = new FibRouteError(r.prefix, r.table, r.metric, c.op, err.errno, err.code, err.reason);
+        const fe = new FibRouteError(r.prefix, r.table, r.metric, add ? 'add' : 'replace', err.errno, err.code, err.reason);
         failed.push(fe);
         this.fail(r, fe);
         // EEXIST on add: something holds the key that our view missed; ENOBUFS/ETIMEDOUT: the

@@ -5,7 +5,10 @@
 // Route identity follows the kernel's: IPv4 routes are keyed by (table, prefix, tos, priority)
 // and IPv6 by (table, prefix, source prefix, metric) - net/ipv4/fib_trie.c fib_table_insert,
 // net/ipv6/ip6_fib.c fib6_add_rt2node. We only write tos 0 and no source prefix, so our key is
-// (table, prefix, metric). ECMP uses RTA_MULTIPATH (RFC 2992 describes the hash-based multipath
+// (table, prefix, metric) - the prefix alone for main table and metric 0. Allocation-light for
+// 100,000-route tables: single-path nexthop arrays are shared, routes are encoded from one reused
+// RouteMsg (routeMsgInto), and the cache's view of a route we wrote is a three-field object
+// (InstalledRoute). ECMP uses RTA_MULTIPATH (RFC 2992 describes the hash-based multipath
 // the kernel implements).
 
 import * as C from '../netlink/constants';
@@ -105,8 +108,14 @@ export interface KernelRoute {
 export const DEFAULT_METRIC_V4 = 0;
 export const DEFAULT_METRIC_V6 = 1024;
 
-/** The identity key: "table prefix metric" (+ " tos N" / " from P" for kernel routes that have them). */
+/**
+ * The identity key: "table prefix metric" (+ " tos N" / " from P" for kernel routes that have
+ * them); for the common case - main table, metric 0, no tos, no source prefix - the canonical
+ * prefix text alone, which needs no new string per route (the Map hashes the prefix the route
+ * carries anyway). A bare prefix has no space, so it never equals a long-form key.
+ */
 export function routeKey(table: number, prefix: string, metric: number, tos = 0, src = ''): string {
+  if (table === C.RT_TABLE_MAIN && metric === 0 && !tos && !src) return prefix;
   return `${table} ${prefix} ${metric}${tos ? ` tos ${tos}` : ''}${src ? ` from ${src}` : ''}`;
 }
 
@@ -123,6 +132,35 @@ function parseGateway(text: string): Uint8Array | null {
   return g;
 }
 
+// Single-path nexthop arrays repeat across thousands of routes too (every route via the same
+// node and device): share one frozen-by-convention array per (gateway, device, onlink) instead of
+// an array and an object per route. NormRoute nexthop arrays are never modified in place (the
+// reconciler's device resolution copies on write), so sharing is safe.
+const hopInternByGateway = new Map<Uint8Array | undefined, Map<string | number | undefined, NormNexthop[]>>();
+const hopInternOnlink = new Map<Uint8Array | undefined, Map<string | number | undefined, NormNexthop[]>>();
+let hopInternSize = 0;
+function internSingleHop(n: NormNexthop): NormNexthop[] {
+  const byGw = n.onlink ? hopInternOnlink : hopInternByGateway;
+  const dev = n.ifname ?? n.ifindex; // a name (string) or an index (number), never both
+  let inner = byGw.get(n.gateway);
+  if (inner === undefined) {
+    if (hopInternSize >= 4096) {
+      hopInternByGateway.clear();
+      hopInternOnlink.clear();
+      hopInternSize = 0;
+    }
+    inner = new Map();
+    byGw.set(n.gateway, inner);
+  }
+  let hops = inner.get(dev);
+  if (hops === undefined) {
+    hops = [n];
+    inner.set(dev, hops);
+    hopInternSize++;
+  }
+  return hops;
+}
+
 const isU32 = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 
 /**
@@ -131,7 +169,7 @@ const isU32 = (n: unknown): n is number => typeof n === 'number' && Number.isInt
  * already the canonical prefix. Anything else returns null and goes through lib/ip parseCidr.
  */
 function parseCanonicalV4Cidr(t: string): Cidr | null {
-  const bytes = new Uint8Array(4);
+  let addr = 0;
   let i = 0;
   for (let o = 0; o < 5; o++) {
     const start = i;
@@ -146,17 +184,45 @@ function parseCanonicalV4Cidr(t: string): Cidr | null {
     if (digits === 0 || digits > 3 || (digits > 1 && t.charCodeAt(start) === 48)) return null;
     if (o < 4) {
       if (v > 255 || t.charCodeAt(i) !== (o < 3 ? 46 : 47)) return null; // '.' or '/'
-      bytes[o] = v;
+      addr = addr * 256 + v;
       i++;
     } else {
       if (v > 32 || i !== t.length) return null;
-      const addr = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
       const mask = v === 0 ? 0 : (0xffffffff << (32 - v)) >>> 0;
       if (((addr & ~mask) >>> 0) !== 0) return null;
-      return { family: 4, bytes, length: v };
+      return new V4Prefix(addr, v);
     }
   }
   return null;
+}
+
+/**
+ * An IPv4 prefix from the fast path: the network address as a number, `bytes` made on access
+ * (a route needs them once, when it is encoded). One two-field object per route instead of a Cidr
+ * and a Uint8Array: 100,000 of them live as long as the routes, and the young-generation GC copies
+ * every byte of them before promoting them.
+ */
+class V4Prefix implements Cidr {
+  constructor(private readonly addr: number, readonly length: number) {}
+
+  get family(): 4 {
+    return 4;
+  }
+
+  /** A fresh copy on every access (so no caller can change the prefix through it). */
+  get bytes(): Uint8Array {
+    const a = this.addr;
+    const b = new Uint8Array(4);
+    b[0] = a >>> 24;
+    b[1] = (a >>> 16) & 255;
+    b[2] = (a >>> 8) & 255;
+    b[3] = a & 255;
+    return b;
+  }
+
+  toJSON(): Cidr {
+    return { family: 4, bytes: this.bytes, length: this.length };
+  }
 }
 
 function badHop(prefix: string, i: number, what: string, reason: string): FibRouteInvalid {
@@ -193,6 +259,7 @@ export function normalizeRoute(r: FibRoute): NormRoute {
   if (type === 'blackhole') return out;
   const hops = r.nexthops ?? [];
   if (hops.length === 0) throw new FibRouteInvalid(prefix, 'nexthops', 'a unicast route needs at least one nexthop');
+  const list: NormNexthop[] = [];
   for (let i = 0; i < hops.length; i++) {
     const h = hops[i];
     // One object shape for every hop (gateway/ifname/ifindex always present) keeps property
@@ -217,8 +284,9 @@ export function normalizeRoute(r: FibRoute): NormRoute {
     if (!n.gateway && n.ifindex === undefined && n.ifname === undefined) throw badHop(prefix, i, '', 'needs a gateway or a device');
     if (n.onlink && n.ifindex === undefined && n.ifname === undefined) throw badHop(prefix, i, '.onlink', 'onlink needs a device');
     if (hops.length === 1) n.weight = 1; // a single path has no weight (no rtnexthop to carry it)
-    out.nexthops.push(n);
+    list.push(n);
   }
+  out.nexthops = list.length === 1 ? internSingleHop(list[0]) : list;
   return out;
 }
 
@@ -290,8 +358,7 @@ export function toRouteMsg(r: NormRoute, protocol: number): RouteMsg {
   if (r.source) msg.prefsrc = r.source;
   if (r.mtu !== undefined) msg.mtu = r.mtu;
   if (r.type === 'blackhole') return msg;
-  // A route with no gateway at all is a device ("connected") route: scope link, as `ip route` does.
-  if (r.nexthops.every((h) => !h.gateway)) msg.scope = C.RT_SCOPE_LINK;
+  msg.scope = routeScope(r);
   if (r.nexthops.length === 1) {
     const h = r.nexthops[0];
     if (h.gateway) msg.gateway = h.gateway;
@@ -303,6 +370,80 @@ export function toRouteMsg(r: NormRoute, protocol: number): RouteMsg {
     }));
   }
   return msg;
+}
+
+/**
+ * Upper bound of the encoded RTM_NEWROUTE/RTM_DELROUTE body of a route with `hops` paths (IPv6
+ * addresses, source and MTU included): rtmsg 12 + RTA_TABLE 8 + RTA_DST 20 + RTA_PRIORITY 8 +
+ * RTA_PREFSRC 20 + RTA_METRICS 12 + RTA_MULTIPATH 4 + per path (rtnexthop 8 + RTA_GATEWAY 20),
+ * which also covers the single-path RTA_GATEWAY 20 + RTA_OIF 8.
+ */
+export function routeMsgLengthBound(hops: number): number {
+  return 84 + 28 * Math.max(1, hops);
+}
+
+/** A RouteMsg with every field present, to be filled by routeMsgInto/deleteMsgInto and reused. */
+export function scratchRouteMsg(): RouteMsg {
+  return {
+    family: 0, dstLen: 0, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0, flags: 0,
+    dst: undefined, gateway: undefined, oif: undefined, priority: undefined, prefsrc: undefined, mtu: undefined, multipath: undefined,
+  };
+}
+
+/** Fills `m` (every field) with toRouteMsg(r, protocol), without allocating for a single-path route. */
+export function routeMsgInto(m: RouteMsg, r: NormRoute, protocol: number): RouteMsg {
+  m.family = r.cidr.family === 4 ? C.AF_INET : C.AF_INET6;
+  m.dstLen = r.cidr.length;
+  m.srcLen = 0;
+  m.tos = 0;
+  m.table = r.table;
+  m.protocol = protocol;
+  m.scope = routeScope(r);
+  m.type = r.type === 'blackhole' ? C.RTN_BLACKHOLE : C.RTN_UNICAST;
+  m.flags = 0;
+  m.dst = r.cidr.bytes;
+  m.priority = r.metric;
+  m.prefsrc = r.source;
+  m.mtu = r.mtu;
+  m.gateway = undefined;
+  m.oif = undefined;
+  m.multipath = undefined;
+  if (r.type === 'blackhole') return m;
+  if (r.nexthops.length === 1) {
+    const h = r.nexthops[0];
+    m.gateway = h.gateway;
+    m.oif = h.ifindex;
+    if (h.onlink) m.flags = C.RTNH_F_ONLINK; // single path: nexthop flags ride in rtm_flags
+  } else {
+    m.multipath = r.nexthops.map((h): RouteNexthopMsg => ({
+      gateway: h.gateway, ifindex: h.ifindex, flags: h.onlink ? C.RTNH_F_ONLINK : 0, weight: h.weight,
+    }));
+  }
+  return m;
+}
+
+/** Fills `m` (every field) with toDeleteMsg(k). */
+export function deleteMsgInto(m: RouteMsg, k: KernelRoute): RouteMsg {
+  m.family = k.family;
+  m.dstLen = k.dstLen;
+  m.srcLen = 0;
+  m.tos = k.tos;
+  m.table = k.table;
+  m.protocol = k.protocol;
+  m.scope = C.RT_SCOPE_NOWHERE;
+  m.type = k.rtType;
+  m.flags = 0;
+  m.dst = k.dst;
+  m.priority = k.metric;
+  m.gateway = m.oif = m.prefsrc = m.mtu = m.multipath = undefined;
+  return m;
+}
+
+/** rtm_scope we write: a route with no gateway at all is a device ("connected") route, scope link, as `ip route` does. */
+function routeScope(r: NormRoute): number {
+  if (r.type === 'blackhole') return C.RT_SCOPE_UNIVERSE;
+  for (const h of r.nexthops) if (h.gateway) return C.RT_SCOPE_UNIVERSE;
+  return C.RT_SCOPE_LINK;
 }
 
 /**
@@ -318,17 +459,57 @@ export function toDeleteMsg(k: KernelRoute): RouteMsg {
 }
 
 /**
- * A desired route as the kernel will report it once installed (for the cache); `msg` is the
- * message it was written with (toRouteMsg), when the caller has it already. Shares the route's
- * nexthop array: NormRoute nexthops are never modified in place (see the reconciler's resolve).
+ * A desired route as the kernel will report it once installed (for the cache). `msg`, the message
+ * it was written with, is accepted for compatibility and not needed. Shares the route's nexthop
+ * array: NormRoute nexthops are never modified in place (see the reconciler's resolve).
  */
-export function installedView(r: NormRoute, protocol: number, msg: RouteMsg = toRouteMsg(r, protocol)): KernelRoute {
-  return {
-    key: r.key, prefix: r.prefix, family: msg.family, protocol, rtType: msg.type, table: r.table, metric: r.metric,
-    tos: 0, scope: msg.scope, nexthops: r.type === 'blackhole' ? [] : r.nexthops, source: r.source, mtu: r.mtu,
-    dst: r.cidr.bytes, dstLen: r.cidr.length,
-  };
+export function installedView(r: NormRoute, protocol: number, msg?: RouteMsg): KernelRoute {
+  void msg;
+  return new InstalledRoute(r, protocol);
 }
+
+/**
+ * The cache's view of a route we wrote: the KernelRoute fields derived, on access, from the
+ * desired route (whose fields other than `nexthops` never change) plus the path list as written.
+ * Three fields instead of sixteen: 100,000 of these live as long as the routes do, and every
+ * byte of them is copied by the young-generation GC before it is promoted.
+ */
+class InstalledRoute implements KernelRoute {
+  readonly nexthops: NormNexthop[];
+
+  constructor(private readonly route: NormRoute, readonly protocol: number) {
+    this.nexthops = route.type === 'blackhole' ? NO_HOPS : route.nexthops;
+  }
+
+  get key(): string { return this.route.key; }
+  get prefix(): string { return this.route.prefix; }
+  get family(): number { return this.route.cidr.family === 4 ? C.AF_INET : C.AF_INET6; }
+  get rtType(): number { return this.route.type === 'blackhole' ? C.RTN_BLACKHOLE : C.RTN_UNICAST; }
+  get table(): number { return this.route.table; }
+  get metric(): number { return this.route.metric; }
+  get tos(): number { return 0; }
+  get scope(): number {
+    if (this.route.type === 'blackhole') return C.RT_SCOPE_UNIVERSE;
+    for (const h of this.nexthops) if (h.gateway) return C.RT_SCOPE_UNIVERSE;
+    return C.RT_SCOPE_LINK;
+  }
+  get source(): Uint8Array | undefined { return this.route.source; }
+  get mtu(): number | undefined { return this.route.mtu; }
+  get dst(): Uint8Array { return this.route.cidr.bytes; }
+  get dstLen(): number { return this.route.cidr.length; }
+
+  /** The plain-object form (what kernelRoute() gives for the same route), e.g. for JSON. */
+  toJSON(): KernelRoute {
+    return {
+      key: this.key, prefix: this.prefix, family: this.family, protocol: this.protocol, rtType: this.rtType, table: this.table,
+      metric: this.metric, tos: this.tos, scope: this.scope, nexthops: this.nexthops, source: this.source, mtu: this.mtu,
+      dst: this.dst, dstLen: this.dstLen,
+    };
+  }
+}
+
+/** The (shared, never modified) path list of a blackhole's installed view. */
+const NO_HOPS: NormNexthop[] = [];
 
 /** True when two kernel views are the same route (paths as a set; kernel-only flags ignored). */
 export function sameKernelRoute(a: KernelRoute, b: KernelRoute): boolean {

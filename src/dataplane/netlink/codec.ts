@@ -265,13 +265,18 @@ export interface RouteMsg {
 
 // encodeRoute writes straight into one buffer (it runs once per route: 100,000 times for a big
 // table), in the attribute order iproute2 uses; the output is the same as AttrWriter would give.
+// encodeRouteInto writes into a caller's buffer instead (the socket's batch buffer: no buffer
+// per route at all); it writes every byte of the message, padding included.
 const attrSize = (valueLen: number): number => align4(C.NLA_HDRLEN + valueLen);
 
 function putAttr(b: Buffer, off: number, type: number, value: Uint8Array): number {
-  b.writeUInt16LE(C.NLA_HDRLEN + value.length, off);
+  const len = C.NLA_HDRLEN + value.length;
+  b.writeUInt16LE(len, off);
   b.writeUInt16LE(type, off + 2);
   b.set(value, off + C.NLA_HDRLEN);
-  return off + attrSize(value.length);
+  const end = off + align4(len);
+  for (let i = off + len; i < end; i++) b[i] = 0; // padding (RFC 3549 §2.2: payloads pad to 4)
+  return end;
 }
 
 function putU32(b: Buffer, off: number, type: number, v: number): number {
@@ -301,31 +306,46 @@ function putMultipath(b: Buffer, off: number, hops: RouteNexthopMsg[]): number {
   return off;
 }
 
-export function encodeRoute(r: RouteMsg): Buffer {
-  const multi = r.multipath && r.multipath.length > 0 ? r.multipath : null;
+/** Bytes encodeRoute / encodeRouteInto write for `r` (always a multiple of 4). */
+export function routeEncodedLength(r: RouteMsg): number {
   let size = C.RTMSG_LEN + 8; // rtmsg + RTA_TABLE
   if (r.dst) size += attrSize(r.dst.length);
   if (r.priority !== undefined) size += 8;
   if (r.prefsrc) size += attrSize(r.prefsrc.length);
   if (r.mtu !== undefined) size += C.NLA_HDRLEN + 8;
-  if (multi) {
-    size += C.NLA_HDRLEN + multipathSize(multi);
+  if (r.multipath && r.multipath.length > 0) {
+    size += C.NLA_HDRLEN + multipathSize(r.multipath);
   } else {
     if (r.gateway) size += attrSize(r.gateway.length);
     if (r.oif !== undefined) size += 8;
   }
-  // allocUnsafe slices Node's shared pool (no ArrayBuffer per route); zero it, padding included.
-  const b = Buffer.allocUnsafe(size).fill(0);
-  b[0] = r.family;
-  b[1] = r.dstLen;
-  b[2] = r.srcLen;
-  b[3] = r.tos;
-  b[4] = r.table > 255 ? C.RT_TABLE_COMPAT : r.table;
-  b[5] = r.protocol;
-  b[6] = r.scope;
-  b[7] = r.type;
-  b.writeUInt32LE(r.flags >>> 0, 8);
-  let off = putU32(b, C.RTMSG_LEN, C.RTA_TABLE, r.table);
+  return size;
+}
+
+export function encodeRoute(r: RouteMsg): Buffer {
+  // allocUnsafe slices Node's shared pool (no ArrayBuffer per route); encodeRouteInto writes every byte.
+  const b = Buffer.allocUnsafe(routeEncodedLength(r));
+  encodeRouteInto(b, 0, r);
+  return b;
+}
+
+/**
+ * Writes the route message (rtmsg + attributes) at b[off...]; returns the bytes written
+ * (routeEncodedLength(r)). The caller makes sure they fit. RFC 3549 §2.3.3.2 (route messages).
+ */
+export function encodeRouteInto(b: Buffer, off: number, r: RouteMsg): number {
+  const start = off;
+  const multi = r.multipath && r.multipath.length > 0 ? r.multipath : null;
+  b[off] = r.family;
+  b[off + 1] = r.dstLen;
+  b[off + 2] = r.srcLen;
+  b[off + 3] = r.tos;
+  b[off + 4] = r.table > 255 ? C.RT_TABLE_COMPAT : r.table;
+  b[off + 5] = r.protocol;
+  b[off + 6] = r.scope;
+  b[off + 7] = r.type;
+  b.writeUInt32LE(r.flags >>> 0, off + 8);
+  off = putU32(b, off + C.RTMSG_LEN, C.RTA_TABLE, r.table);
   if (r.dst) off = putAttr(b, off, C.RTA_DST, r.dst);
   if (r.priority !== undefined) off = putU32(b, off, C.RTA_PRIORITY, r.priority);
   if (r.prefsrc) off = putAttr(b, off, C.RTA_PREFSRC, r.prefsrc);
@@ -344,7 +364,7 @@ export function encodeRoute(r: RouteMsg): Buffer {
     if (r.gateway) off = putAttr(b, off, C.RTA_GATEWAY, r.gateway);
     if (r.oif !== undefined) off = putU32(b, off, C.RTA_OIF, r.oif);
   }
-  return b;
+  return off - start;
 }
 
 /** RTA_MULTIPATH value: a sequence of struct rtnexthop, each followed by its own attributes. */

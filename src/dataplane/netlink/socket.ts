@@ -10,6 +10,9 @@
 // errno, our sequence number) whether or not NLM_F_ACK was set (netlink_rcv_skb), so once the last
 // request's ack is read, every request before it without an error reply is known to have
 // succeeded. That saves one recv() per request; `ackEach: true` acks every request instead.
+// executeEncoded lets the caller write each request straight into the socket's reused send buffer
+// (consecutive sequence numbers per batch, so a reply maps back to its request by arithmetic);
+// execute() is built on it.
 // The monitor reads with recvmmsg (up to 128 notifications per syscall): a burst of 100,000 route
 // changes is 100,000 datagrams. NetlinkMonitor.ignorePortId attaches a classic BPF filter that
 // drops, in the kernel, notifications caused by our own request socket (they carry its port id in
@@ -77,6 +80,38 @@ export interface BatchResult<T> {
   sent: number;
   /** Requests that the kernel rejected (or whose ack was lost), each with its error. */
   failures: RequestFailure<T>[];
+}
+
+/**
+ * A batch of requests that executeEncoded writes straight into the socket's send buffer, by
+ * index 0..count-1 (see FibReconciler.write for the 100,000-route case).
+ */
+export interface RequestEncoder {
+  /** Number of requests. */
+  count: number;
+  /** Upper bound of any one request's payload, in bytes (sizes the send buffer). */
+  maxPayload: number;
+  /** nlmsg_type of request i. */
+  type(i: number): number;
+  /** NLM_F_* flags of request i; NLM_F_REQUEST (and NLM_F_ACK where needed) are added. */
+  flags(i: number): number;
+  /** Writes request i's payload at buf[off...] (maxPayload bytes of room) and returns its length. */
+  encode(i: number, buf: Buffer, off: number): number;
+  /** What request i was, for its error (called only for failures), e.g. "add route 10.1.0.0/24 ...". */
+  describe(i: number): string;
+}
+
+export interface EncodedFailure {
+  /** Index of the failed request in the RequestEncoder. */
+  index: number;
+  error: NetlinkError;
+}
+
+export interface EncodedBatchResult {
+  /** Requests sent. */
+  sent: number;
+  /** Requests the kernel rejected (or whose outcome is unknown), in no particular order. */
+  failures: EncodedFailure[];
 }
 
 export interface SocketOptions {
@@ -214,6 +249,8 @@ class MultiReceiver {
 export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private readonly rbuf = Buffer.allocUnsafe(RECV_BUFFER);
+  /** executeEncoded's send buffer, reused across batches (grown when a batch needs more). */
+  private sbuf = Buffer.alloc(0);
   private multi: MultiReceiver | null = null;
   private closed = false;
 
@@ -288,20 +325,72 @@ export class NetlinkSocket {
   }
 
   /**
-   * Sends `requests` in batches of `batchSize` per send(), each with NLM_F_REQUEST|NLM_F_ACK and
-   * its own sequence number, and reads every ack. Returns the failures, each with its request's
-   * context; never throws for a rejected request (only for a broken socket).
+   * Sends `requests` in batches of `batchSize` per send(), each with NLM_F_REQUEST and its own
+   * sequence number (NLM_F_ACK on the last of a batch, or on each with `ackEach`), and settles
+   * every one. Returns the failures, each with its request's context; never throws for a
+   * rejected request (only for a broken socket). Built on executeEncoded.
    */
   async execute<T>(requests: NetlinkRequest<T>[], opts: { batchSize?: number; ackEach?: boolean } = {}): Promise<BatchResult<T>> {
-    const batchSize = Math.max(1, opts.batchSize ?? 200);
+    let maxPayload = 0;
+    for (const r of requests) if (r.payload.length > maxPayload) maxPayload = r.payload.length;
+    const res = await this.executeEncoded({
+      count: requests.length,
+      maxPayload,
+      type: (i) => requests[i].type,
+      flags: (i) => requests[i].flags,
+      encode: (i, buf, off) => {
+        const p = requests[i].payload;
+        buf.set(p, off);
+        return p.length;
+      },
+      describe: (i) => {
+        const r = requests[i];
+        return r.describe ? r.describe(r.context) : RTM_NAMES[r.type] ?? `type ${r.type}`;
+      },
+    }, opts);
+    return { sent: res.sent, failures: res.failures.map((f) => ({ request: requests[f.index], error: f.error })) };
+  }
+
+  /**
+   * Like execute(), but each request is written by `enc.encode` straight into this socket's
+   * reused send buffer: no buffer, request object or map entry per request (the FIB reconciler
+   * writes 100,000 routes this way). Requests of one batch get consecutive sequence numbers, so
+   * an NLMSG_ERROR maps back to its request by arithmetic. Only the last request of a batch
+   * carries NLM_F_ACK unless `ackEach`: the kernel answers every failed request anyway, in order
+   * (see the header). Failures name the request by index, in no particular order.
+   */
+  async executeEncoded(enc: RequestEncoder, opts: { batchSize?: number; ackEach?: boolean } = {}): Promise<EncodedBatchResult> {
+    const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 200));
     const ackEach = opts.ackEach === true;
-    const failures: RequestFailure<T>[] = [];
+    const failures: EncodedFailure[] = [];
+    const count = enc.count;
+    if (count <= 0) return { sent: 0, failures };
+    if (!Number.isInteger(enc.maxPayload) || enc.maxPayload < 0) throw new RangeError(`maxPayload ${enc.maxPayload} is not a byte count`);
+    const slot = C.NLMSG_HDRLEN + align4(enc.maxPayload);
+    const need = Math.min(batchSize, count) * slot;
+    if (this.sbuf.length < need) this.sbuf = Buffer.allocUnsafe(need);
+    const buf = this.sbuf;
     let sent = 0;
     let lastYield = Date.now();
-    for (let start = 0; start < requests.length; start += batchSize) {
-      const batch = requests.slice(start, start + batchSize);
-      await this.sendBatch(batch, failures, ackEach);
-      sent += batch.length;
+    for (let start = 0; start < count; start += batchSize) {
+      const end = Math.min(count, start + batchSize);
+      // Consecutive sequence numbers within the batch: never wrap inside it.
+      if (this.seq > 0xfffffff0 - (end - start)) this.seq = 0;
+      const firstSeq = this.seq + 1;
+      let off = 0;
+      for (let i = start; i < end; i++) {
+        const seq = this.nextSeq();
+        const plen = enc.encode(i, buf, off + C.NLMSG_HDRLEN);
+        if (!(plen >= 0 && plen <= enc.maxPayload)) throw new RangeError(`request ${i} (${enc.describe(i)}): payload of ${plen} bytes exceeds maxPayload ${enc.maxPayload}`);
+        const len = C.NLMSG_HDRLEN + plen;
+        const ack = ackEach || i === end - 1 ? C.NLM_F_ACK : 0;
+        writeHeader(buf, off, len, enc.type(i), enc.flags(i) | C.NLM_F_REQUEST | ack, seq);
+        const next = off + align4(len);
+        for (let j = off + len; j < next; j++) buf[j] = 0; // RFC 3549 §2.2 padding
+        off = next;
+      }
+      await this.sendAndSettle(buf.subarray(0, off), start, end - start, firstSeq, ackEach, enc, failures);
+      sent += end - start;
       if (Date.now() - lastYield > YIELD_AFTER_MS) {
         await new Promise((r) => setImmediate(r));
         lastYield = Date.now();
@@ -310,49 +399,37 @@ export class NetlinkSocket {
     return { sent, failures };
   }
 
-  private async sendBatch<T>(batch: NetlinkRequest<T>[], failures: RequestFailure<T>[], ackEach: boolean): Promise<void> {
-    let total = 0;
-    for (const r of batch) total += align4(C.NLMSG_HDRLEN + r.payload.length);
-    const buf = Buffer.alloc(total);
-    const bySeq = new Map<number, NetlinkRequest<T>>();
-    let off = 0;
-    let lastSeq = 0;
-    for (const [i, r] of batch.entries()) {
-      const seq = this.nextSeq();
-      lastSeq = seq;
-      const len = C.NLMSG_HDRLEN + r.payload.length;
-      const ack = ackEach || i === batch.length - 1 ? C.NLM_F_ACK : 0;
-      writeHeader(buf, off, len, r.type, r.flags | C.NLM_F_REQUEST | ack, seq);
-      buf.set(r.payload, off + C.NLMSG_HDRLEN);
-      off += align4(len);
-      bySeq.set(seq, r);
-    }
-    const describe = (r: NetlinkRequest<T>): string => (r.describe ? r.describe(r.context) : RTM_NAMES[r.type] ?? `type ${r.type}`);
+  /** Sends one encoded batch (requests start..start+n-1, seqs firstSeq...) and reads its replies. */
+  private async sendAndSettle(
+    bytes: Buffer, start: number, n: number, firstSeq: number, ackEach: boolean, enc: RequestEncoder, failures: EncodedFailure[],
+  ): Promise<void> {
+    const fail = (i: number, errno: number, code: string, reason: string | undefined): void => {
+      failures.push({ index: start + i, error: new NetlinkError(errno, code, enc.describe(start + i), reason) });
+    };
     try {
-      libc.send(this.fd, buf);
+      libc.send(this.fd, bytes);
     } catch (e) {
       const err = e as libc.SyscallError;
-      for (const r of batch) failures.push({ request: r, error: new NetlinkError(err.errno ?? 0, err.code ?? 'EIO', describe(r), 'send() failed') });
-      bySeq.clear();
+      for (let i = 0; i < n; i++) fail(i, err.errno ?? 0, err.code ?? 'EIO', 'send() failed');
       return;
     }
-    const deadline = Date.now() + ACK_WAIT_MS;
+    const answered = new Uint8Array(n);
+    let unanswered = n;
     let lastAcked = false;
-    while (ackEach ? bySeq.size > 0 : !lastAcked) {
+    const deadline = Date.now() + ACK_WAIT_MS;
+    while (ackEach ? unanswered > 0 : !lastAcked) {
       let msgs: NetlinkMessage[];
       try {
         msgs = this.recvAvailable();
       } catch (e) {
         // ENOBUFS: acks were dropped; the outcome of the rest is unknown - report them all.
         const err = e as libc.SyscallError;
-        for (const r of bySeq.values()) failures.push({ request: r, error: new NetlinkError(err.errno ?? 0, err.code ?? 'EIO', describe(r), 'ack lost; state unknown') });
-        bySeq.clear();
+        for (let i = 0; i < n; i++) if (!answered[i]) fail(i, err.errno ?? 0, err.code ?? 'EIO', 'ack lost; state unknown');
         return;
       }
       if (msgs.length === 0) {
         if (Date.now() > deadline) {
-          for (const r of bySeq.values()) failures.push({ request: r, error: new NetlinkError(110, 'ETIMEDOUT', describe(r), 'no ack from the kernel') });
-          bySeq.clear();
+          for (let i = 0; i < n; i++) if (!answered[i]) fail(i, 110, 'ETIMEDOUT', 'no ack from the kernel');
           return;
         }
         await new Promise((r) => setTimeout(r, 1));
@@ -361,13 +438,12 @@ export class NetlinkSocket {
       for (const m of msgs) {
         if (m.type !== C.NLMSG_ERROR) continue;
         const ack = decodeAck(m.payload, m.flags);
-        const req = bySeq.get(ack.requestSeq);
-        if (!req) continue; // a stale ack of an earlier, abandoned batch
-        bySeq.delete(ack.requestSeq);
-        if (ack.requestSeq === lastSeq) lastAcked = true;
-        if (ack.errno !== 0) {
-          failures.push({ request: req, error: new NetlinkError(ack.errno, libc.errnoName(ack.errno), describe(req), ack.message) });
-        }
+        const i = (ack.requestSeq - firstSeq) >>> 0;
+        if (i >= n || answered[i]) continue; // a stale ack of an earlier, abandoned batch
+        answered[i] = 1;
+        unanswered--;
+        if (i === n - 1) lastAcked = true;
+        if (ack.errno !== 0) fail(i, ack.errno, libc.errnoName(ack.errno), ack.message);
       }
     }
   }

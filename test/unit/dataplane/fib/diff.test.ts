@@ -28,7 +28,8 @@ function kernelOf(msg: RouteMsg): KernelRoute {
 describe('dataplane/fib route model', () => {
   it('fills in defaults: main table, metric 0 (IPv4) / 1024 (IPv6), unicast', () => {
     const v4 = normalizeRoute({ prefix: '10.1.0.0/24', nexthops: [{ gateway: '10.0.0.2' }] });
-    expect(v4).to.deep.include({ key: '254 10.1.0.0/24 0', table: 254, metric: 0, type: 'unicast' });
+    expect(v4).to.deep.include({ key: '10.1.0.0/24', table: 254, metric: 0, type: 'unicast' }); // main table, metric 0: the prefix alone
+    expect(normalizeRoute({ prefix: '10.1.0.0/24', table: 100, nexthops: [{ gateway: '10.0.0.2' }] }).key).to.equal('100 10.1.0.0/24 0');
     const v6 = normalizeRoute({ prefix: 'FD00:0::/64', type: 'blackhole' });
     expect(v6.key).to.equal('254 fd00::/64 1024');
   });
@@ -160,7 +161,7 @@ describe('dataplane/fib planFib', () => {
   });
 
   it('restricts the plan to the given keys (incremental apply)', () => {
-    const plan = planFib(desiredOf([a, b]), kernelMap([ours({ prefix: '10.9.0.0/24', type: 'blackhole' })]), new Map(), ['254 10.2.0.0/24 0']);
+    const plan = planFib(desiredOf([a, b]), kernelMap([ours({ prefix: '10.9.0.0/24', type: 'blackhole' })]), new Map(), [normalizeRoute(b).key]);
     expect(plan.add.map((r) => r.prefix)).to.deep.equal(['10.2.0.0/24']);
     expect(plan.delete).to.deep.equal([]);
   });
