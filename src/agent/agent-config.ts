@@ -7,8 +7,9 @@ import { parseFlags, UsageError } from '../cli/usage';
 import { DEFAULT_CONTROL_SOCKET } from './control';
 import { DEFAULT_METRICS_ADDRESS, parseListenAddress, ListenAddressError } from './http';
 import { LOG_LEVELS, LogLevel } from './log';
-import { parseDatastoreSpec, DATASTORE_ENV } from '../cluster/open';
+import { parseDatastoreSpec, datastoreSpecText, DATASTORE_ENV } from '../cluster/open';
 import { DatastoreError } from '../cluster/errors';
+import { EtcdAccessFlags, ETCD_ENV, checkEtcdAccess, resolveEtcdAccess } from '../cluster/etcd-security';
 import { canonicalIP } from '../lib/ip';
 
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
@@ -22,8 +23,10 @@ export const DEFAULT_TRANSITION_TIMEOUT_S = 60;
 
 export interface AgentOptions {
   node: string;
-  /** "file:PATH" or "etcd:URL[,URL]" (or $NEXTHOP_DATASTORE). */
+  /** "file:PATH" or "etcd:URL[,URL]" (or $NEXTHOP_DATASTORE, or "etcd:" with $ETCD_ENDPOINTS). */
   datastore: string;
+  /** --etcd-ca-cert/--etcd-cert/--etcd-key/--etcd-username/--etcd-password-file; ETCD_* variables fill the gaps. */
+  etcdAccess?: EtcdAccessFlags;
   /** Address the BGP listener binds; default '::' when the node has IPv6, else '0.0.0.0'. */
   listenAddress?: string;
   /** Default: BGPConfiguration listenPort (179). */
@@ -58,8 +61,14 @@ nodes' blocks and writes them into the kernel FIB. SIGTERM/SIGINT stop it gracef
 stay in the FIB and peers keep ours as stale (RFC 4724), so a restart loses no traffic.
 
   --node NAME               this node's Node resource (required)
-  --datastore SPEC          etcd:http://HOST:PORT[,URL...][?prefix=/p/] or file:PATH
-                            (default: $${DATASTORE_ENV})
+  --datastore SPEC          etcd:http(s)://HOST:PORT[,URL...][?prefix=/p/] or file:PATH
+                            (default: $${DATASTORE_ENV}; etcd: takes the URLs from $${ETCD_ENV.endpoints})
+  --etcd-ca-cert FILE       CA of the etcd server's certificate (default: $${ETCD_ENV.caCert}, else system CAs)
+  --etcd-cert FILE          etcd client certificate (default: $${ETCD_ENV.cert})
+  --etcd-key FILE           its private key (default: $${ETCD_ENV.key})
+  --etcd-username NAME      etcd user (default: $${ETCD_ENV.username})
+  --etcd-password-file FILE file holding the etcd user's password (default: $${ETCD_ENV.passwordFile},
+                            else the password in $${ETCD_ENV.password})
   --listen-address ADDR     BGP listen address (default :: when the node has IPv6, else 0.0.0.0)
   --listen-port PORT        BGP listen port (default: BGPConfiguration listenPort, else 179)
   --router-id A.B.C.D       BGP identifier (default: the node's IPv4 address)
@@ -82,6 +91,7 @@ const SPEC = {
   'control-socket': 'string', 'metrics-address': 'string', 'cni-conf-dir': 'string', 'cni-conflist-name': 'string',
   'subnet-env': 'string', 'ipam-data-dir': 'string', uplink: 'string', 'state-dir': 'string', 'restart-time': 'string',
   'transition-timeout': 'string', 'no-firewall': 'boolean', 'log-level': 'string', help: 'boolean',
+  'etcd-ca-cert': 'string', 'etcd-cert': 'string', 'etcd-key': 'string', 'etcd-username': 'string', 'etcd-password-file': 'string',
 } as const;
 
 const DOTTED_QUAD = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -107,10 +117,16 @@ export function parseAgentArgs(args: string[], env: NodeJS.ProcessEnv = process.
   const s = (k: keyof typeof SPEC): string | undefined => flags[k] as string | undefined;
   const node = s('node');
   if (!node) throw new UsageError('--node NAME is required', AGENT_USAGE);
-  const datastore = s('datastore') ?? env[DATASTORE_ENV];
-  if (!datastore) throw new UsageError(`--datastore is required (or set ${DATASTORE_ENV})`, AGENT_USAGE);
+  const datastore = datastoreSpecText(s('datastore'), env);
+  if (!datastore) throw new UsageError(`--datastore is required (or set ${DATASTORE_ENV} or ${ETCD_ENV.endpoints})`, AGENT_USAGE);
+  const etcdAccess: EtcdAccessFlags = {
+    caCert: s('etcd-ca-cert'), cert: s('etcd-cert'), key: s('etcd-key'), username: s('etcd-username'), passwordFile: s('etcd-password-file'),
+  };
   try {
-    parseDatastoreSpec(datastore);
+    // Spec and etcd TLS/auth combinations that cannot work; the files are read when the agent starts.
+    const store = parseDatastoreSpec(datastore, env);
+    if (store.type === 'etcd') checkEtcdAccess(store.endpoints, resolveEtcdAccess(etcdAccess, env));
+    else if (Object.values(etcdAccess).some((v) => v !== undefined)) throw new UsageError(`--etcd-* flags apply to an etcd datastore, not ${datastore}`, AGENT_USAGE);
   } catch (e) {
     if (e instanceof DatastoreError) throw new UsageError(e.message, AGENT_USAGE);
     throw e;
@@ -146,6 +162,7 @@ export function parseAgentArgs(args: string[], env: NodeJS.ProcessEnv = process.
   return {
     node,
     datastore,
+    etcdAccess,
     listenAddress,
     listenPort: intFlag(s('listen-port'), 'listen-port', 1, 65535),
     controlSocket: s('control-socket') ?? DEFAULT_CONTROL_SOCKET,

@@ -18,10 +18,22 @@ import { parseCidr, formatIP, cidrContains } from '../lib/ip';
 
 /** Why the agent cannot start (or apply a change): names the node and the field or resource. */
 export class AgentConfigError extends Error {
-  constructor(readonly code: 'UNKNOWN_NODE' | 'NO_ADDRESS' | 'NO_ROUTER_ID' | 'NO_BLOCK' | 'IPIP_UNSUPPORTED' | 'DATASTORE' | 'DATAPLANE',
+  constructor(readonly code: 'UNKNOWN_NODE' | 'NO_ADDRESS' | 'NO_ROUTER_ID' | 'NO_BLOCK' | 'IPIP_UNSUPPORTED' | 'DATASTORE' | 'DATAPLANE' | 'LISTEN' | 'START_ABANDONED',
     readonly node: string, readonly field: string, detail: string) {
     super(`node ${node}: ${field}: ${detail}`);
     this.name = 'AgentConfigError';
+  }
+}
+
+/**
+ * A start that failed after it began changing the host: carries the failure, what was undone
+ * (only what this start created; a previous run's state is adopted and kept) and what could not be.
+ */
+export class AgentStartError extends AgentConfigError {
+  constructor(node: string, readonly step: string, readonly failure: Error, readonly undone: string[], readonly notUndone: string[]) {
+    super('START_ABANDONED', node, step, `${failure.message}; start abandoned, ${undone.length > 0 ? `undid what it changed: ${undone.join(', ')}` : 'it had changed nothing on the host'}`
+      + (notUndone.length > 0 ? `; NOT undone: ${notUndone.join('; ')}` : ''));
+    this.name = 'AgentStartError';
   }
 }
 

@@ -65,6 +65,40 @@ function capabilityList(v: PeerStatusView): string[] {
   return out;
 }
 
+/** RFC 4271 §8.2.2: what a session in each state is doing. */
+const STATE_DETAIL: Record<PeerState, string> = {
+  Idle: 'Idle: waiting before the next connection attempt',
+  Connect: 'Connect: connecting',
+  Active: 'Active: waiting for the peer to connect',
+  OpenSent: 'OpenSent: OPEN sent, waiting for the peer\'s OPEN',
+  OpenConfirm: 'OpenConfirm: OPEN received, waiting for KEEPALIVE',
+  Established: 'Established',
+};
+
+/**
+ * The INFO line: the session's condition NOW. An error is part of it only while it explains the
+ * current state - it happened when this state was entered (or, when its time is unknown, the
+ * session fell back to Idle/Active, RFC 4271 §8.2.2, which errors do); an old error on a session
+ * that has since moved on (Established, or connecting again) is history: LAST ERROR shows it.
+ */
+export function peerInfo(v: PeerStatusView, state: PeerState, restarting: boolean, lastErrorAt?: number): string {
+  if (state === 'Established') {
+    // RFC 4724 §4.1/§2: after the peer's End-of-RIB for each family its routes are complete.
+    const waiting = v.capabilities?.gracefulRestart
+      ? (v.capabilities.families ?? []).filter((f) => !v.gracefulRestart.endOfRibReceived.includes(f)) : [];
+    const parts: string[] = [];
+    if (waiting.length > 0) parts.push(`waiting for End-of-RIB (${waiting.join(', ')})`);
+    const mx = v.maxPrefixExceeded;
+    if (mx) parts.push(`maximum prefixes exceeded (${mx.family}: ${mx.count} > ${mx.limit})`);
+    return parts.length > 0 ? `Established: ${parts.join('; ')}` : 'Established';
+  }
+  if (restarting) return `${state}: graceful restart, routes kept`;
+  const current = v.lastError !== null && (lastErrorAt !== undefined ? lastErrorAt >= v.since - 1000 : state === 'Idle' || state === 'Active');
+  if (current) return `${state}: ${v.lastError}`;
+  const detail = STATE_DETAIL[state] ?? state;
+  return state === 'Connect' ? `${detail} to ${v.address}` : detail;
+}
+
 /**
  * One row of the peer table. `desired` is the session's DesiredPeer (undefined while a removed
  * session is still draining, make-before-break).
@@ -84,9 +118,9 @@ export function peerStatusRow(v: PeerStatusView, desired: DesiredPeer | undefine
   const stale = v.gracefulRestart.staleFamilies.map(familyLabel).filter((f): f is StatusFamily => f !== null);
   // RFC 4724 §4.2: while we hold a peer's routes as stale, the peer is restarting.
   const restarting = stale.length > 0 && state !== 'Established';
-  const info = state === 'Established' ? 'Established'
-    : restarting ? `${state}: graceful restart, routes kept`
-      : v.lastError ? `${state}: ${v.lastError}` : state;
+  // The speaker's PeerStatusView may carry when the last error happened (the FSM knows it).
+  const lastErrorAt = (v as PeerStatusView & { lastErrorAt?: number | null }).lastErrorAt ?? undefined;
+  const info = peerInfo(v, state, restarting, lastErrorAt);
   const row: PeerStatus = {
     name: v.name,
     address: v.address,
@@ -111,6 +145,7 @@ export function peerStatusRow(v: PeerStatusView, desired: DesiredPeer | undefine
   if (v.port !== 179) row.port = v.port;
   if (desired?.peerNode) row.node = desired.peerNode;
   if (v.lastError) row.lastError = v.lastError;
+  if (v.lastError && lastErrorAt !== undefined) row.lastErrorAt = lastErrorAt;
   if (desired) row.source = [...desired.source];
   return row;
 }

@@ -10,6 +10,13 @@
 // datastore changes apply live: peers through the make-before-break planner, pools and nodes
 // to the dataplane, own block changes to originate/withdraw.
 //
+// Before any of this changes something, the BGP listen address is bound once and released
+// (checkListen: EADDRNOTAVAIL / EADDRINUSE stop the start with exit 1 and a message). A start
+// that still fails after it began changing the host (surfaces, sysctls, tunnels, firewall, CNI,
+// speaker, FIB) compares the host with a snapshot taken just before and undoes exactly what it
+// changed (start-undo.ts); what a previous run left is adopted and kept. The error says what
+// failed and what was undone (AgentStartError).
+//
 // Stop (SIGTERM/SIGINT): sessions are dropped without a NOTIFICATION so peers keep our routes
 // as stale (RFC 4724 §4.2), and the FIB is left as it is for the next run to adopt.
 //
@@ -19,6 +26,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { execFile } from 'child_process';
+import * as net from 'net';
 import { Datastore } from '../cluster/datastore';
 import { openDatastore } from '../cluster/open';
 import { desiredPeers, diffPeers, planPeerTransition, DesiredPeer } from '../cluster/peers';
@@ -35,6 +43,8 @@ import { AF_INET, AF_INET6, RTN_BLACKHOLE, RT_TABLE_MAIN } from '../dataplane/ne
 import { linksWithAddresses, hostInterfaces } from '../dataplane/links';
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from '../dataplane/nexthop-decision';
 import { TunnelUnsupportedError } from '../dataplane/tunnels';
+import { SYSCTL_IPV4_FORWARD, SYSCTL_IPV6_FORWARD } from '../dataplane/host';
+import { HostSnapshot, SnapshotScope, captureHost, planUndo, applyUndo } from './start-undo';
 import { formatIP, parseCidr, cidrContains, subnetCount } from '../lib/ip';
 import { Logging, Logger } from './log';
 import { Metrics, PeerMetricsSnapshot } from './metrics';
@@ -43,7 +53,7 @@ import { ControlServer, ControlMethodError } from './control';
 import type { AgentStatus, PeerStatus, RoutesStatus, ExplainResult, StatusFamily, PrefixCounts } from './status-types';
 import type { AgentOptions } from './agent-config';
 import {
-  NodeIdentity, nodeIdentity, desiredNodeStatus, withOwnStatus, dataplaneView, peerConfigFor,
+  AgentConfigError, AgentStartError, NodeIdentity, nodeIdentity, desiredNodeStatus, withOwnStatus, dataplaneView, peerConfigFor,
   convergedPeers, coveredPeers, enabledPoolCidrs, nodePools,
 } from './agent-plan';
 import { InstalledRoute, peerStatusRow, routeStatuses, explainResult, ribRoutesForDataplane } from './agent-views';
@@ -146,7 +156,7 @@ export class Agent {
   async start(): Promise<void> {
     const o = this.options;
     // 1. Resources (a bad resource file throws ResourceError naming the document and field).
-    const ds = openDatastore(o.datastore);
+    const ds = openDatastore(o.datastore, { etcdAccess: o.etcdAccess });
     this.ds = ds;
     await ds.load();
     let view = ds.state.view();
@@ -154,6 +164,9 @@ export class Agent {
     this.identity = identity;
     // logSeverityScreen applies unless --log-level pinned the level.
     this.logging.applySeverity(view.config.logSeverityScreen);
+    // The BGP listen address must be usable before anything changes: peers connect to us too
+    // (RFC 4271 §8.1.1 PassiveTcpEstablishment). EADDRNOTAVAIL is an address not on this host.
+    await checkListen(o.node, this.listenAddress(identity), identity.listenPort);
 
     // 2. IPAM: the node's blocks (reused after a restart).
     const claims = await ds.claimBlocks(o.node);
@@ -189,60 +202,119 @@ export class Agent {
       ? 'found our routes in the FIB: graceful restart, selection deferred until End-of-RIB (RFC 4724 §4.1)'
       : 'no routes of ours in the FIB: fresh start');
 
-    // 6. Operator surfaces (after the checks: they create the socket directory).
-    await this.startSurfaces();
+    // From here on the host changes. What it holds now is remembered, so that a start that fails
+    // from here undoes exactly what it changed and keeps what a previous run left (adopted).
+    const undoScope = this.undoScope(socket);
+    const before = await captureHost(undoScope);
+    let step = 'control socket';
+    try {
+      // 6. Operator surfaces (after the checks: they create the socket directory).
+      await this.startSurfaces();
 
-    // 7. The dataplane's host state (sysctls, tunnels, firewall, CNI); routes wait for the FIB start.
-    fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
-    const fib = FibReconciler.open({});
-    this.fib = fib;
-    fib.on('reconciled', (r) => {
-      this.metrics.observeReconcile(r.durationMs / 1000);
-      let v4 = 0;
-      let v6 = 0;
-      for (const k of fib.installedRoutes()) if (k.prefix.includes(':')) v6++; else v4++;
-      this.metrics.fibRoutes('ipv4', v4);
-      this.metrics.fibRoutes('ipv6', v6);
-    });
-    fib.on('error', (e) => { this.metrics.reconcileError(e.code); this.log.warn({ err: e.message }, 'FIB route failed'); });
-    fib.on('conflict', (c) => this.log.warn({ conflict: c }, 'FIB route blocked by a route of another protocol'));
-    this.dataplane = new Dataplane({
-      socket, fib,
-      firewall: o.firewall ? {} : false,
-      cni: o.cniConfDir !== null ? {
-        conflistPath: path.join(o.cniConfDir, o.cniConflistName),
-        subnetEnvPath: o.subnetEnv ?? undefined,
-        ipamDataDir: o.ipamDataDir,
-      } : false,
-      hostStatePath: path.join(o.stateDir, 'host-state.json'),
-      uplink: o.uplink,
-    });
-    this.plan = await this.dataplane.updateCluster(dpView);
+      // 7. The dataplane's host state (sysctls, tunnels, firewall, CNI); routes wait for the FIB start.
+      step = 'dataplane';
+      fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+      const fib = FibReconciler.open({});
+      this.fib = fib;
+      fib.on('reconciled', (r) => {
+        this.metrics.observeReconcile(r.durationMs / 1000);
+        let v4 = 0;
+        let v6 = 0;
+        for (const k of fib.installedRoutes()) if (k.prefix.includes(':')) v6++; else v4++;
+        this.metrics.fibRoutes('ipv4', v4);
+        this.metrics.fibRoutes('ipv6', v6);
+      });
+      fib.on('error', (e) => { this.metrics.reconcileError(e.code); this.log.warn({ err: e.message }, 'FIB route failed'); });
+      fib.on('conflict', (c) => this.log.warn({ conflict: c }, 'FIB route blocked by a route of another protocol'));
+      this.dataplane = new Dataplane({
+        socket, fib,
+        firewall: o.firewall ? {} : false,
+        cni: o.cniConfDir !== null ? {
+          conflistPath: path.join(o.cniConfDir, o.cniConflistName),
+          subnetEnvPath: o.subnetEnv ?? undefined,
+          ipamDataDir: o.ipamDataDir,
+        } : false,
+        hostStatePath: path.join(o.stateDir, 'host-state.json'),
+        uplink: o.uplink,
+      });
+      this.plan = await this.dataplane.updateCluster(dpView);
 
-    // 8. The speaker.
-    this.desired = desiredPeers(o.node, view.resources);
-    await this.startSpeaker(identity, view, this.restarted, this.desired);
+      // 8. The speaker.
+      step = 'BGP speaker';
+      this.desired = desiredPeers(o.node, view.resources);
+      await this.startSpeaker(identity, view, this.restarted, this.desired);
 
-    // 9. FIB: now, or when deferred selection has run (RFC 4724 §4.1).
-    if (!this.restarted) await this.startFib();
-    else this.afterSelection(() => this.startFib());
+      // 9. FIB: now, or when deferred selection has run (RFC 4724 §4.1).
+      step = 'FIB';
+      if (!this.restarted) await this.startFib();
+      else this.afterSelection(() => this.startFib());
 
-    // 10. Live changes and liveness.
-    ds.on('change', () => this.scheduleApply());
-    ds.on('problem', (m) => { this.datastoreError = m; this.log.warn({ problem: m }, 'datastore problem; keeping the last good state'); });
-    ds.on('state', (s, reason) => {
-      this.metrics.datastoreConnected(this.datastoreKind(), s === 'connected');
-      if (s !== 'connected') this.datastoreError = reason; else this.datastoreError = undefined;
-      this.log.info({ state: s, reason }, 'datastore connection');
-    });
-    await ds.watch();
-    this.metrics.datastoreConnected(this.datastoreKind(), ds.connection === 'connected');
-    this.liveness = await ds.keepAlive(o.node, LIVENESS_TTL_S);
+      // 10. Live changes and liveness.
+      step = 'datastore watch';
+      ds.on('change', () => this.scheduleApply());
+      ds.on('problem', (m) => { this.datastoreError = m; this.log.warn({ problem: m }, 'datastore problem; keeping the last good state'); });
+      ds.on('state', (s, reason) => {
+        this.metrics.datastoreConnected(this.datastoreKind(), s === 'connected');
+        if (s !== 'connected') this.datastoreError = reason; else this.datastoreError = undefined;
+        this.log.info({ state: s, reason }, 'datastore connection');
+      });
+      await ds.watch();
+      this.metrics.datastoreConnected(this.datastoreKind(), ds.connection === 'connected');
+      this.liveness = await ds.keepAlive(o.node, LIVENESS_TTL_S);
+    } catch (e) {
+      throw await this.abandonStart(step, e as Error, undoScope, before);
+    }
     this.updateIpamMetrics(view);
     // Whatever changed between the first read and the watch (another agent's claim or VTEP).
     this.scheduleApply();
     this.started = true;
     this.log.info({ node: o.node, blocks: this.ownBlocks }, 'agent started');
+  }
+
+  /** The address the BGP listener binds. */
+  private listenAddress(identity: NodeIdentity): string {
+    return this.options.listenAddress ?? (identity.ipv6 ? '::' : '0.0.0.0');
+  }
+
+  /** What an abandoned start may have changed on this host (see start-undo.ts). */
+  private undoScope(socket: NetlinkSocket): SnapshotScope {
+    const o = this.options;
+    const files = [path.join(o.stateDir, 'host-state.json')];
+    if (o.cniConfDir !== null) files.push(path.join(o.cniConfDir, o.cniConflistName));
+    if (o.cniConfDir !== null && o.subnetEnv) files.push(o.subnetEnv);
+    return {
+      socket, protocol: NEXTHOP_RTPROT,
+      devices: [VXLAN_DEVICE, VXLAN_V6_DEVICE],
+      sysctls: [SYSCTL_IPV4_FORWARD, SYSCTL_IPV6_FORWARD],
+      files,
+      dirs: [o.stateDir, path.dirname(o.controlSocket)],
+      firewall: o.firewall,
+    };
+  }
+
+  /**
+   * A start failed after it began changing the host: stop what runs, then put back exactly what
+   * this start changed (compared with the snapshot taken before), and say so in the error.
+   */
+  private async abandonStart(step: string, failure: Error, scope: SnapshotScope, before: HostSnapshot): Promise<AgentStartError> {
+    this.log.error({ step, err: failure.message }, 'start failed after the host was changed: undoing what this start did');
+    // No graceful-restart hold for a start that never finished: sessions (if any) just close.
+    await this.stop();
+    let undone: string[] = [];
+    let notUndone: string[] = [];
+    const socket = NetlinkSocket.open();
+    try {
+      const after = await captureHost({ ...scope, socket });
+      const r = await applyUndo(planUndo(before, after), after, { ...scope, socket });
+      undone = r.done;
+      notUndone = r.failed;
+    } catch (e) {
+      notUndone.push(`could not compare the host with its state before the start: ${(e as Error).message}`);
+    } finally {
+      socket.close();
+    }
+    this.log.info({ undone, notUndone }, 'abandoned start undone');
+    return new AgentStartError(this.options.node, step, failure, undone, notUndone);
   }
 
   private datastoreKind(): 'etcd' | 'file' {
@@ -289,7 +361,7 @@ export class Agent {
     const speaker = new Speaker({
       localAs: identity.asNumber,
       routerId: identity.routerId,
-      listen: [{ address: o.listenAddress ?? (identity.ipv6 ? '::' : '0.0.0.0'), port: identity.listenPort }],
+      listen: [{ address: this.listenAddress(identity), port: identity.listenPort }],
       nextHopIPv4: identity.ipv4,
       nextHopIPv6: identity.ipv6,
       pools: enabledPoolCidrs(view.resources),
@@ -628,6 +700,24 @@ export class Agent {
     this.socket?.close();
     this.log.info(this.started ? 'agent stopped; routes left in the FIB for the next start' : 'agent start abandoned; nothing left running');
   }
+}
+
+/**
+ * Binds `address`:`port` once and closes it again: the BGP listener will be able to, so a start
+ * does not get as far as changing the host only to fail there. Throws AgentConfigError (LISTEN)
+ * naming the address and the errno, with a hint for the usual ones.
+ */
+export function checkListen(node: string, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const hint = e.code === 'EADDRNOTAVAIL' ? ': no interface of this host holds that address'
+        : e.code === 'EADDRINUSE' ? ': another process (another agent or BGP daemon?) listens there'
+          : e.code === 'EACCES' ? ': port below 1024 needs root or CAP_NET_BIND_SERVICE' : '';
+      reject(new AgentConfigError('LISTEN', node, '--listen-address', `cannot listen for BGP on ${address.includes(':') ? `[${address}]` : address} port ${port}: ${e.code ?? e.message}${hint}`));
+    });
+    server.listen({ host: address, port, ipv6Only: false, exclusive: true }, () => server.close(() => resolve()));
+  });
 }
 
 /** The kernel's answer for one address (`ip -j route get`), or null when it has none. */

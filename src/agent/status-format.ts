@@ -180,9 +180,26 @@ function peerAddress(p: PeerStatus): string {
   return p.node ? `${a} (${p.node})` : a;
 }
 
+/**
+ * Whether a session's last error says something about it now: always while it is not
+ * Established (it is why); on an Established session only when it came after the session
+ * came up (`since`) - an older one (e.g. "connect failed: ECONNREFUSED" before the peer
+ * started) is stale. An Established session's error of unknown time is taken as older.
+ */
+export function lastErrorIsCurrent(p: PeerStatus): boolean {
+  if (!p.lastError) return false;
+  if (p.state !== 'Established') return true;
+  return p.lastErrorAt !== undefined && p.lastErrorAt > p.since;
+}
+
+/** "5m02s ago: Hold timer expired ..." (the age first, so a stale error reads as one). */
+function agedError(p: PeerStatus, now: number): string {
+  return p.lastErrorAt !== undefined ? `${formatDuration(now - p.lastErrorAt)} ago: ${p.lastError}` : p.lastError ?? '';
+}
+
+/** LAST ERROR cell: "-" when there is none or it is older than the Established session. */
 function lastErrorCell(p: PeerStatus, now: number): string {
-  if (!p.lastError) return '-';
-  return p.lastErrorAt !== undefined ? `${p.lastError} (${formatDuration(now - p.lastErrorAt)} ago)` : p.lastError;
+  return lastErrorIsCurrent(p) ? agedError(p, now) : '-';
 }
 
 export function sortPeers(peers: readonly PeerStatus[]): PeerStatus[] {
@@ -231,7 +248,9 @@ export function formatPeerDetail(p: PeerStatus, now: number): string {
     ['state', `${p.state} since ${formatSince(p.since, now)}`],
     ['info', p.info || p.state],
   ];
-  if (p.lastError) f.push(['last error', lastErrorCell(p, now)]);
+  if (p.lastError) {
+    f.push(['last error', lastErrorIsCurrent(p) ? agedError(p, now) : `${agedError(p, now)} (before the session was established ${formatDuration(now - p.since)} ago)`]);
+  }
   f.push(['prefixes', `${p.prefixes.received} received, ${p.prefixes.accepted} accepted, ${p.prefixes.advertised} advertised`]);
   for (const [fam, c] of Object.entries(p.families ?? {})) {
     if (c) f.push([`  ${fam}`, `${c.received} received, ${c.accepted} accepted, ${c.advertised} advertised`]);
@@ -346,6 +365,12 @@ function kernelRouteText(r: RouteStatus): string {
   return `${r.prefix} ${via}${dev}${onlink}${tunnel}, protocol ${f.protocol}`;
 }
 
+/** " (the kernel: via 10.0.0.1 dev eth0)" from `ip route get`, or "" when it gave nothing. */
+function kernelHint(k: ExplainResult['kernel']): string {
+  const parts = k ? [k.via ? `via ${k.via}` : '', k.dev ? `dev ${k.dev}` : ''].filter((p) => p) : [];
+  return parts.length > 0 ? ` (the kernel: ${parts.join(' ')})` : '';
+}
+
 /**
  * The answer of `nexthop explain IP`: a short paragraph that follows a packet's way out of this
  * node (pool, owning node, best path, kernel route, why direct or tunnelled), then the same as
@@ -355,7 +380,7 @@ export function formatExplain(x: ExplainResult, opts: { width?: number } = {}): 
   const s: string[] = [];
   // Where the address belongs.
   if (!x.pool) {
-    s.push(`${x.address} is in no IP pool, so nexthop does not route it: traffic to it follows the host's other routes.`);
+    s.push(`${x.address} is in no IP pool, so nexthop does not route it: traffic to it follows the host's other routes${kernelHint(x.kernel)}.`);
   } else {
     let t = `${x.address} is in pool ${x.pool.name} (${x.pool.cidr}; ${encapText(x.pool)})`;
     if (x.block) t += `, block ${x.block}`;
@@ -366,7 +391,12 @@ export function formatExplain(x: ExplainResult, opts: { width?: number } = {}): 
   // What the RIB says.
   const r = x.route;
   if (x.owner?.local) {
-    s.push('Pods here are reached over their own interfaces; the blackhole route for the block drops addresses no pod has.');
+    // Own block: delivered here, never sent back out (the blackhole route stops loops).
+    const k = x.kernel;
+    if (k?.table === '(local)' || k?.table === 'local') s.push(`It is an address of this node itself${k.dev ? ` (on ${k.dev})` : ''}, so traffic to it is delivered here.`);
+    else if (k?.dev) s.push(`Traffic to it is delivered on this node: the kernel sends it to ${k.dev}${k.via ? ` via ${k.via}` : ''}, the pod's interface.`);
+    else s.push('No pod on this node has this address now, so the blackhole route for the block drops traffic to it (it is never sent back out).');
+    s.push('Pods in this block are reached over their own interfaces; other nodes learn the block from this node over BGP.');
   } else if (r?.best) {
     const b = r.best;
     const path = b.asPath === '' ? 'empty AS path' : `AS path ${b.asPath}`;
@@ -375,7 +405,7 @@ export function formatExplain(x: ExplainResult, opts: { width?: number } = {}): 
     if (b.stale) t += '; the path is stale, kept while its peer restarts';
     s.push(t + '.');
   } else if (x.pool) {
-    s.push('No BGP route covers it, so it is not routed by this node.');
+    s.push(`No BGP route covers it, so nexthop does not route it: traffic to it follows the host's other routes${kernelHint(x.kernel)}.`);
   }
   // What the kernel has.
   if (r?.fib && !x.owner?.local) {

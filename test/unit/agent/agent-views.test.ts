@@ -105,6 +105,31 @@ describe('agent: status, routes and explain views (agent-views)', () => {
     expect(tor).to.deep.include({ type: 'node-specific', info: 'Active: Connection refused', lastError: 'Connection refused' });
   });
 
+  it('peer rows: INFO is the condition now - an old error on a session that moved on is not in it (LAST ERROR keeps it)', () => {
+    const d = desired.get('node/b/v4');
+    // Established after a failed connect: INFO says Established, the error stays as history.
+    const up = peerStatusRow(statusView({ lastError: 'connect failed: ECONNREFUSED' }), d, resources, false);
+    expect(up.info).to.equal('Established');
+    expect(up.lastError).to.equal('connect failed: ECONNREFUSED');
+    // Established, graceful restart negotiated, the peer's End-of-RIB not in yet (RFC 4724 §2).
+    const gr = statusView({});
+    const waiting = peerStatusRow({ ...gr, gracefulRestart: { ...gr.gracefulRestart, endOfRibReceived: [] } }, d, resources, false);
+    expect(waiting.info).to.equal('Established: waiting for End-of-RIB (ipv4-unicast)');
+    // Connecting again after an error: the state's own detail, not the old error.
+    expect(peerStatusRow(statusView({ state: 'Connect', lastError: 'Hold timer expired', capabilities: null }), d, resources, false).info)
+      .to.equal('Connect: connecting to 10.0.0.2');
+    expect(peerStatusRow(statusView({ state: 'OpenSent', lastError: 'connect failed: ECONNREFUSED', capabilities: null }), d, resources, false).info)
+      .to.equal('OpenSent: OPEN sent, waiting for the peer\'s OPEN');
+    expect(peerStatusRow(statusView({ state: 'Active', lastError: null, capabilities: null }), d, resources, false).info)
+      .to.equal('Active: waiting for the peer to connect');
+    // With the error's time known: current only when it came when this state was entered.
+    const timed = (at: number) => ({ ...statusView({ state: 'Idle', since: 50_000, lastError: 'Hold timer expired', capabilities: null }), lastErrorAt: at });
+    const cur = peerStatusRow(timed(50_000), d, resources, false);
+    expect(cur.info).to.equal('Idle: Hold timer expired');
+    expect(cur.lastErrorAt).to.equal(50_000);
+    expect(peerStatusRow(timed(10_000), d, resources, false).info).to.equal('Idle: waiting before the next connection attempt');
+  });
+
   it('peer rows: a peer whose routes we keep as stale is restarting (RFC 4724 §4.2); a removed one is not desired', () => {
     const row = peerStatusRow(statusView({ state: 'Idle', gracefulRestart: { enabled: true, staleFamilies: ['ipv4-unicast'], staleUntil: 5000, endOfRibReceived: [], endOfRibSent: false } }),
       desired.get('node/b/v4'), resources, true);

@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import {
   formatDuration, formatSince, formatTimestamp, renderTable, formatPeerTable, formatStatus, formatRoutes,
-  formatExplain, compareAddresses, comparePrefixes, peerCondition, wrapText, formatPeerDetail,
+  formatExplain, compareAddresses, comparePrefixes, peerCondition, wrapText, formatPeerDetail, lastErrorIsCurrent,
 } from '../../../src/agent/status-format';
 import { NOW, PEERS, STATUS, ROUTES, EXPLAIN_REMOTE, EXPLAIN_OUTSIDE } from './status-fixtures';
 import type { AgentStatus } from '../../../src/agent/status-types';
@@ -59,7 +59,7 @@ describe('agent/status-format peer table and status', () => {
     expect(formatPeerTable(PEERS, NOW)).to.equal([
       'PEER ADDRESS        ASN  PEER TYPE        STATE    SINCE                        INFO                                                                 PREFIXES IN  OUT  LAST ERROR',
       '10.0.1.10 (rr-1)  64512  route reflector  up       2h13m (09:46:56)             Established                                                                41/41    1  -',
-      '10.0.2.10 (rr-2)  64512  route reflector  restart  42s (11:59:18)               Active: Connection refused; peer restarting, routes kept 1m18s more          0/0    0  Hold timer expired (sent NOTIFICATION 4/0) (5m02s ago)',
+      '10.0.2.10 (rr-2)  64512  route reflector  restart  42s (11:59:18)               Active: Connection refused; peer restarting, routes kept 1m18s more          0/0    0  5m02s ago: Hold timer expired (sent NOTIFICATION 4/0)',
       '10.0.1.1          65001  node-specific    up       1d02h (2026-11-20 09:55:00)  Established                                                                  1/3    1  -',
     ].join('\n'));
   });
@@ -67,11 +67,31 @@ describe('agent/status-format peer table and status', () => {
   it('fits a terminal width by cutting INFO and LAST ERROR', () => {
     const t = formatPeerTable(PEERS, NOW, { maxWidth: 140 });
     for (const l of t.split('\n')) expect(l.length).to.be.at.most(140);
-    expect(t.split('\n')[2]).to.equal('10.0.2.10 (rr-2)  64512  route reflector  restart  42s (11:59:18)               Active: Connection …          0/0    0  Hold timer expired …');
+    expect(t.split('\n')[2]).to.equal('10.0.2.10 (rr-2)  64512  route reflector  restart  42s (11:59:18)               Active: Connection …          0/0    0  5m02s ago: Hold tim…');
     // Narrower still: cut down to the headers' width.
     const n = formatPeerTable(PEERS, NOW, { maxWidth: 120 });
     for (const l of n.split('\n')) expect(l.length).to.be.at.most(120);
     expect(n.split('\n')[0]).to.match(/ {2}INFO {8}PREFIXES IN/);
+  });
+
+  it('LAST ERROR: hides an error older than the Established session, ages a newer one, always shows it while down', () => {
+    const up = { ...PEERS[1], lastError: 'connect failed: ECONNREFUSED', lastErrorAt: PEERS[1].since - 30_000 };
+    expect(lastErrorIsCurrent(up)).to.equal(false);
+    const stale = formatPeerTable([up], NOW).split('\n')[1];
+    expect(stale).to.match(/Established +41\/41 +1 {2}-$/);
+    expect(stale).to.not.contain('ECONNREFUSED');
+    // Time unknown on an Established session: taken as older than the session.
+    expect(formatPeerTable([{ ...up, lastErrorAt: undefined }], NOW)).to.not.contain('ECONNREFUSED');
+    // The detail view still shows it, labelled with its age and as older than the session.
+    expect(formatPeerDetail(up, NOW)).to.match(/\nlast error +2h13m ago: connect failed: ECONNREFUSED \(before the session was established 2h13m ago\)\n/);
+    // An error after the session came up (e.g. an UPDATE treated as withdraw) is current.
+    const fresh = { ...up, lastError: 'UPDATE 10.9.0.0/16: malformed AS_PATH, treated as withdraw', lastErrorAt: NOW - 65_000 };
+    expect(lastErrorIsCurrent(fresh)).to.equal(true);
+    expect(formatPeerTable([fresh], NOW)).to.contain('1m05s ago: UPDATE 10.9.0.0/16: malformed AS_PATH');
+    // A session that is down shows its error, however old.
+    const down = { ...up, state: 'Active' as const, since: NOW - 10_000, info: 'Active: connect failed: ECONNREFUSED', lastErrorAt: NOW - 3 * 60_000 };
+    expect(formatPeerTable([down], NOW)).to.contain('3m00s ago: connect failed: ECONNREFUSED');
+    expect(formatPeerTable([{ ...down, lastErrorAt: undefined }], NOW).split('\n')[1]).to.match(/ {2}connect failed: ECONNREFUSED$/);
   });
 
   it('shows a non-standard port and the empty case', () => {
@@ -89,7 +109,7 @@ describe('agent/status-format peer table and status', () => {
       'type              route reflector (from BGPPeer/peer-with-route-reflectors)',
       'state             Active since 42s (11:59:18)',
       'info              Active: Connection refused',
-      'last error        Hold timer expired (sent NOTIFICATION 4/0) (5m02s ago)',
+      'last error        5m02s ago: Hold timer expired (sent NOTIFICATION 4/0)',
       'prefixes          0 received, 0 accepted, 0 advertised',
       '  ipv4-unicast    0 received, 0 accepted, 0 advertised',
       'messages          700 in, 702 out (UPDATE 12 in, 9 out)',
@@ -207,7 +227,18 @@ describe('agent/status-format explain', () => {
       address: '10.244.3.4', pool: EXPLAIN_REMOTE.pool, block: '10.244.3.0/24',
       owner: { node: 'node-a', address: '10.0.1.21', local: true }, route: ROUTES[1], problems: [],
     });
-    expect(own).to.include('block 10.244.3.0/24, which this node owns. Pods here');
+    const flat = (t: string): string => t.replace(/\s+/g, ' ');
+    expect(flat(own)).to.include('block 10.244.3.0/24, which this node owns. No pod on this node has this address now, so the blackhole route for the block drops traffic to it (it is never sent back out).');
+    const pod = formatExplain({
+      address: '10.244.3.4', pool: EXPLAIN_REMOTE.pool, block: '10.244.3.0/24',
+      owner: { node: 'node-a', address: '10.0.1.21', local: true }, route: ROUTES[1], kernel: { dev: 'cali12ab', src: '10.0.1.21' }, problems: [],
+    });
+    expect(flat(pod)).to.include('Traffic to it is delivered on this node: the kernel sends it to cali12ab, the pod\'s interface.');
+    const self = formatExplain({
+      address: '10.244.3.1', pool: EXPLAIN_REMOTE.pool, block: '10.244.3.0/24',
+      owner: { node: 'node-a', address: '10.0.1.21', local: true }, route: ROUTES[1], kernel: { dev: 'lo', src: '10.244.3.1', table: '(local)' }, problems: [],
+    });
+    expect(flat(self)).to.include('It is an address of this node itself (on lo), so traffic to it is delivered here.');
     expect(own).to.include('  owner      this node\n');
     expect(own).to.include('  fib        10.244.3.0/24 blackhole, protocol nexthop [in sync]');
     expect(formatExplain(EXPLAIN_OUTSIDE)).to.equal([
@@ -220,6 +251,8 @@ describe('agent/status-format explain', () => {
 
   it('explains an address in a pool that no block covers', () => {
     const t = formatExplain({ address: '10.244.99.4', pool: EXPLAIN_REMOTE.pool, problems: ['no node announces a block containing 10.244.99.4'] });
-    expect(t).to.include('in no block any node has announced. No BGP route\ncovers it, so it is not routed by this node.');
+    expect(t).to.include('in no block any node has announced. No BGP route\ncovers it, so nexthop does not route it: traffic to it follows the host\'s other\nroutes.');
+    const k = formatExplain({ address: '10.244.99.4', pool: EXPLAIN_REMOTE.pool, kernel: { dev: 'eth0', via: '10.0.1.1' }, problems: [] });
+    expect(k).to.include("the host's other\nroutes (the kernel: via 10.0.1.1 dev eth0).");
   });
 });
