@@ -1,5 +1,6 @@
 // The `nexthop` command: dispatches to one module per subcommand (src/cli/commands/NAME.ts),
 // each exporting `run(args: string[]): Promise<number>` and a one-line `summary`.
+// No RFC: command dispatch only (each subcommand's header names the RFCs it touches).
 import * as path from 'path';
 import * as fs from 'fs';
 import { UsageError } from './usage';

@@ -45,7 +45,20 @@ export interface PcapFile {
   nanosecond: boolean;
   littleEndian: boolean;
   snapLength: number;
+  /** The complete records, in file order. */
   records: PcapRecord[];
+  /**
+   * Set when the file ends inside a record (tcpdump killed mid-write): what was cut and where.
+   * `records` then holds every complete record before it.
+   */
+  truncated?: PcapTruncation;
+}
+
+/** A last record cut short: its offset in the file and an operator-readable explanation. */
+export interface PcapTruncation {
+  field: 'pcap record header' | 'pcap record';
+  offset: number;
+  message: string;
 }
 
 const MAGIC_USEC = 0xa1b2c3d4;
@@ -66,7 +79,11 @@ export function isPcapng(buf: Uint8Array): boolean {
   return buf.length >= 4 && Buffer.from(buf.buffer, buf.byteOffset, 4).readUInt32BE(0) === MAGIC_PCAPNG;
 }
 
-/** Parses a classic pcap file. A truncated last record is an error naming its offset. */
+/**
+ * Parses a classic pcap file. A truncated last record (the capture was killed while writing)
+ * does not lose the complete records before it: they are returned, with `truncated` naming the
+ * offset where the file stops making sense. A bad file header is an error.
+ */
 export function readPcap(buf: Buffer): PcapFile {
   if (isPcapng(buf)) {
     throw new PcapError('pcap magic', 'this is a pcapng file; write classic pcap (tcpdump -w does) or convert it: editcap -F pcap IN OUT');
@@ -89,13 +106,23 @@ export function readPcap(buf: Buffer): PcapFile {
   const records: PcapRecord[] = [];
   let off = 24;
   while (off < buf.length) {
-    if (off + 16 > buf.length) throw new PcapError('pcap record header', `truncated record header at offset ${off}`);
+    if (off + 16 > buf.length) {
+      const truncated: PcapTruncation = {
+        field: 'pcap record header', offset: off,
+        message: `truncated record header at offset ${off}: ${buf.length - off} of 16 bytes; ${records.length} complete record(s) read before it`,
+      };
+      return { linkType, nanosecond, littleEndian, snapLength, records, truncated };
+    }
     const sec = u32(off);
     const frac = u32(off + 4);
     const inclLen = u32(off + 8);
     const origLen = u32(off + 12);
     if (off + 16 + inclLen > buf.length) {
-      throw new PcapError('pcap record', `record at offset ${off} says ${inclLen} bytes but only ${buf.length - off - 16} remain`);
+      const truncated: PcapTruncation = {
+        field: 'pcap record', offset: off,
+        message: `truncated record at offset ${off}: it says ${inclLen} bytes but only ${buf.length - off - 16} remain; ${records.length} complete record(s) read before it`,
+      };
+      return { linkType, nanosecond, littleEndian, snapLength, records, truncated };
     }
     if (!nanosecond && frac >= 1_000_000) throw new PcapError('pcap timestamp', `record at offset ${off}: microseconds ${frac} out of range`);
     records.push({ sec, nsec: nanosecond ? frac : frac * 1000, data: buf.subarray(off + 16, off + 16 + inclLen), originalLength: origLen });
@@ -374,6 +401,8 @@ export interface CaptureResult {
   linkType: number;
   messages: CapturedMessage[];
   warnings: CaptureWarning[];
+  /** The file ends inside a record: the messages are those of the complete records before it. */
+  truncated?: PcapTruncation;
 }
 
 function fmtEndpoint(e: Endpoint): string {
@@ -472,5 +501,7 @@ export function bgpMessagesFromPcap(buf: Buffer, port = 179): CaptureResult {
       }
     }
   }
-  return { linkType: file.linkType, messages, warnings };
+  return file.truncated
+    ? { linkType: file.linkType, messages, warnings, truncated: file.truncated }
+    : { linkType: file.linkType, messages, warnings };
 }

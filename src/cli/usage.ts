@@ -1,4 +1,5 @@
 // Flag parsing for the CLI subcommands: a bad flag stops with a usage line, never a stack trace.
+// No RFC: command-line parsing only.
 
 export class UsageError extends Error {
   constructor(message: string, readonly usage: string) {

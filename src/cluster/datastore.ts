@@ -3,6 +3,7 @@
 // a "state" event ('connected' | 'disconnected') that never turns into deletions, and the
 // writes built on the KvStore contract (apply with validation against what is stored, delete
 // releasing a Node's blocks, IPAM claims, agent-written node status). Backends: etcd.ts, file.ts.
+// No RFC: datastore plumbing (etcd's v3 API and the file format are not RFCs).
 
 import { EventEmitter } from 'events';
 import { ClusterState } from './state';

@@ -1,6 +1,7 @@
 // Typed errors of the cluster layer: resource validation, selector syntax, IPAM and datastore
 // failures. Each carries the fields an operator needs to find the problem (file, document,
 // field, position, pool, node) and a stable `code` that callers and tests can match on.
+// No RFC: error types.
 
 /** Where a resource came from: a file (or "-"/"etcd") and the 1-based document index in it. */
 export interface ResourceOrigin {

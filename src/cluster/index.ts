@@ -1,5 +1,6 @@
 // Public API of the cluster layer (resources, datastores, IPAM, desired peers) for agent/, cli/
 // and speaker/. See src/cluster/README.md for the key layout and defaults.
+// No RFC: re-exports only.
 
 export * from './errors';
 export * from './selector';

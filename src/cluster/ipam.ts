@@ -6,6 +6,8 @@
 // pool and lets it find its blocks again after a restart. Blocks are released only by
 // releaseNodeBlocks() (when the Node is deleted), never because a node's liveness lapsed.
 // The pure choice of a candidate block is separate from the I/O against a KvStore.
+// RFC 4632 §3.1 (CIDR prefix notation) for the block arithmetic; the allocation scheme itself is
+// nexthop's own (like Calico's block affinity), no RFC.
 
 import { Resource, NodeResource } from './resources';
 import { PoolView, poolsOf, poolsForNode } from './state';

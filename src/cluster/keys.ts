@@ -3,6 +3,7 @@
 // Both backends store the same keys: etcd as real keys, the file backend as virtual keys (the
 // resource YAML) plus the entries of its state file. Documented in src/cluster/README.md.
 // Pure: no I/O.
+// No RFC: storage layout.
 
 import { Kind, KINDS, Resource, NodeStatusFields, kindPlural, decodeStored, toDocument } from './resources';
 

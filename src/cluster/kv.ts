@@ -2,6 +2,7 @@
 // same claim logic runs against etcd (a Txn with Create-revision and Value compares) and
 // against the file backend (read-check-write of the state file under its lock). Keys are
 // relative to the backend's prefix (see keys.ts).
+// No RFC: a storage contract.
 
 /** A compare-and-swap: all conditions hold → all operations happen, atomically; else nothing. */
 export interface KvTxn {

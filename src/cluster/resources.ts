@@ -3,7 +3,10 @@
 // and validated field by field. Every problem names the file, the document, the resource and
 // the field; unknown fields and impossible values are rejected before anything is applied.
 // Cross-resource checks (pools overlapping, pinned blocks outside pools or held twice,
-// duplicate names) are in validateSet(). Pure: no I/O.
+// duplicate names) are in validateSet(). Fields of Calico's projectcalico.org/v3 API that
+// nexthop does not act on (CALICO_UNUSED_FIELDS) are accepted with a warning naming file,
+// document and field, so a Calico user's YAML reads unchanged; other fields are rejected.
+// Pure: no I/O.
 //
 // Protocol limits cited where they apply: RFC 6793 (4-octet AS numbers, AS_TRANS), RFC 5082
 // (GTSM hop counts), RFC 4724 §4.2 (restart time), RFC 1997 / RFC 8092 (community formats).
@@ -143,7 +146,7 @@ export function resourceId(r: { kind: Kind; metadata: { name: string } }): strin
  * every problem found (not only the first). With crossChecks false, only duplicates within the
  * text are checked across documents (Datastore.apply checks the merged set).
  */
-export function parseResources(text: string, file: string, opts: { crossChecks?: boolean } = {}): Located[] {
+export function parseResources(text: string, file: string, opts: ParseOptions = {}): Located[] {
   const problems: ResourceProblem[] = [];
   const out: Located[] = [];
   let docs: YAML.Document.Parsed[];
@@ -165,10 +168,13 @@ export function parseResources(text: string, file: string, opts: { crossChecks?:
     }
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) continue; // empty document (e.g. trailing '---')
-    const items = Array.isArray(value) ? value
-      : isObject(value) && value.kind === 'List' && Array.isArray(value.items) ? value.items : [value];
+    // A list: a JSON array, a Kubernetes `kind: List`, or what `calicoctl get KIND -o yaml` prints
+    // (`kind: IPPoolList` etc., with its own list metadata, which is ignored).
+    const isList = isObject(value) && Array.isArray(value.items) &&
+      (value.kind === 'List' || (typeof value.kind === 'string' && (KINDS as string[]).includes(value.kind.replace(/List$/, '')) && value.kind.endsWith('List')));
+    const items = Array.isArray(value) ? value : isList ? (value.items as unknown[]) : [value];
     for (const item of items) {
-      const r = validateResource(item, origin, problems);
+      const r = validateResource(item, origin, problems, opts.warnings);
       if (r) out.push({ resource: r, origin });
     }
   }
@@ -183,21 +189,66 @@ export function parseResources(text: string, file: string, opts: { crossChecks?:
   return out;
 }
 
+export interface ParseOptions {
+  /** Cross-resource checks over the parsed set (default true); see parseResources. */
+  crossChecks?: boolean;
+  /**
+   * Receives one entry per Calico v3 field that was accepted but is not used by nexthop
+   * (file, document, resource and field named), for the caller to print or log.
+   */
+  warnings?: ResourceProblem[];
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Collects problems for one document while validating it. */
+/**
+ * Fields of Calico's projectcalico.org/v3 resources (API of Calico 3.2x–3.3x: the Go types in
+ * github.com/projectcalico/api pkg/apis/projectcalico/v3 and docs.tigera.io reference pages)
+ * that nexthop reads without acting on them. Keyed by kind and the path of the enclosing
+ * mapping ("spec", "spec.bgp"). A document that uses one is accepted with a warning.
+ */
+export const CALICO_UNUSED_FIELDS: Readonly<Record<Kind, Readonly<Record<string, readonly string[]>>>> = {
+  BGPConfiguration: {
+    spec: ['serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs', 'serviceLoadBalancerAggregation',
+      'prefixAdvertisements', 'nodeMeshPassword', 'nodeMeshMaxRestartTime', 'bindMode', 'ignoredInterfaces',
+      'localWorkloadPeeringIPV4', 'localWorkloadPeeringIPV6', 'programClusterRoutes'],
+  },
+  BGPPeer: {
+    spec: ['filters', 'numAllowedLocalASNumbers', 'reachableBy', 'failureDetectionMode', 'restartMode',
+      'birdGatewayMode', 'keepaliveTime', 'localWorkloadSelector', 'nextHopMode', 'reversePeering', 'localASNumber'],
+  },
+  IPPool: {
+    // 'ipip' and 'nat-outgoing' are the deprecated v1-style spellings Calico's v3 type still carries.
+    spec: ['allowedUses', 'disableBGPExport', 'assignmentMode', 'namespaceSelector', 'ipip', 'nat-outgoing'],
+  },
+  Node: {
+    spec: ['orchRefs', 'addresses', 'wireguard', 'ipv6VXLANTunnelAddr', 'vxlanTunnelMACAddrV6'],
+  },
+};
+
+/** Collects problems (and warnings) for one document while validating it. */
 class Checker {
-  constructor(readonly origin: ResourceOrigin, readonly problems: ResourceProblem[], public resource = '') {}
+  constructor(readonly origin: ResourceOrigin, readonly problems: ResourceProblem[], public resource = '',
+    readonly warnings: ResourceProblem[] = []) {}
   bad(field: string, message: string): undefined {
     this.problems.push({ origin: this.origin, resource: this.resource, field, message });
     return undefined;
   }
-  /** Reports keys of `obj` not in `allowed`. */
-  onlyKeys(obj: Record<string, unknown>, allowed: string[], at: string): void {
+  warn(field: string, message: string): void {
+    this.warnings.push({ origin: this.origin, resource: this.resource, field, message });
+  }
+  /**
+   * Reports keys of `obj` not in `allowed` as problems, except the Calico v3 fields nexthop
+   * does not use (`calicoUnused`), which are warnings.
+   */
+  onlyKeys(obj: Record<string, unknown>, allowed: string[], at: string, calicoUnused: readonly string[] = []): void {
     for (const k of Object.keys(obj)) {
-      if (!allowed.includes(k)) this.bad(at ? `${at}.${k}` : k, `unknown field (allowed: ${allowed.join(', ')})`);
+      if (allowed.includes(k)) continue;
+      const field = at ? `${at}.${k}` : k;
+      if (calicoUnused.includes(k)) this.warn(field, 'Calico v3 field accepted but not used by nexthop (ignored)');
+      else this.bad(field, `unknown field (allowed: ${allowed.join(', ')}; Calico fields accepted but not used: ${calicoUnused.length > 0 ? calicoUnused.join(', ') : 'none'})`);
     }
   }
   object(v: unknown, field: string): Record<string, unknown> | undefined {
@@ -315,8 +366,10 @@ function checkEncap(c: Checker, v: unknown, field: string): EncapMode | undefine
 }
 
 /** Validates one decoded document; returns the normalized resource or undefined (problems noted). */
-export function validateResource(doc: unknown, origin: ResourceOrigin, problems: ResourceProblem[]): Resource | undefined {
-  const c = new Checker(origin, problems);
+export function validateResource(doc: unknown, origin: ResourceOrigin, problems: ResourceProblem[], warnings: ResourceProblem[] = []): Resource | undefined {
+  // Warnings of a document that turns out invalid are dropped: its problems are what matter.
+  const mine: ResourceProblem[] = [];
+  const c = new Checker(origin, problems, '', mine);
   if (!isObject(doc)) return c.bad('', `a resource must be a mapping with apiVersion, kind, metadata, spec; got ${describe(doc)}`);
   const kindText = c.string(doc.kind, 'kind');
   const kind = kindText === undefined ? undefined : KINDS.find((k) => k === kindText);
@@ -339,6 +392,7 @@ export function validateResource(doc: unknown, origin: ResourceOrigin, problems:
     case 'Node': spec = checkNode(c, specRaw); break;
   }
   if (problems.length > before || !metadata || !spec) return undefined;
+  warnings.push(...mine);
   return { apiVersion: apiVersion ?? DEFAULT_API_VERSION, kind, metadata, spec } as Resource;
 }
 
@@ -346,7 +400,7 @@ function checkMetadata(c: Checker, v: unknown, kind: Kind): Metadata | undefined
   const m = c.object(v, 'metadata');
   if (!m) return c.bad('metadata', 'missing; metadata.name is required');
   // Server-set fields are tolerated so that `get -o yaml` output can be applied again.
-  c.onlyKeys(m, ['name', 'labels', 'annotations', 'resourceVersion', 'creationTimestamp', 'uid', 'namespace'], 'metadata');
+  c.onlyKeys(m, ['name', 'labels', 'annotations', 'resourceVersion', 'creationTimestamp', 'uid', 'namespace', 'generation'], 'metadata');
   const name = c.string(m.name, 'metadata.name');
   if (name === undefined) return c.bad('metadata.name', 'missing');
   if (name.length > 253 || !NAME_RE.test(name)) {
@@ -365,7 +419,8 @@ function checkMetadata(c: Checker, v: unknown, kind: Kind): Metadata | undefined
 }
 
 function checkBgpConfiguration(c: Checker, s: Record<string, unknown>): BGPConfigurationSpec {
-  c.onlyKeys(s, ['asNumber', 'nodeToNodeMeshEnabled', 'listenPort', 'logSeverityScreen', 'communities'], 'spec');
+  c.onlyKeys(s, ['asNumber', 'nodeToNodeMeshEnabled', 'listenPort', 'logSeverityScreen', 'communities'], 'spec',
+    CALICO_UNUSED_FIELDS.BGPConfiguration.spec);
   const out: BGPConfigurationSpec = {};
   if (s.asNumber !== undefined) out.asNumber = checkAsn(c, s.asNumber, 'spec.asNumber');
   if (s.nodeToNodeMeshEnabled !== undefined) out.nodeToNodeMeshEnabled = c.bool(s.nodeToNodeMeshEnabled, 'spec.nodeToNodeMeshEnabled');
@@ -404,7 +459,7 @@ function checkBgpConfiguration(c: Checker, s: Record<string, unknown>): BGPConfi
 
 function checkBgpPeer(c: Checker, s: Record<string, unknown>): BGPPeerSpec {
   c.onlyKeys(s, ['node', 'nodeSelector', 'peerIP', 'peerSelector', 'asNumber', 'password', 'keepOriginalNextHop',
-    'ttlSecurity', 'maxRestartTime', 'sourceAddress'], 'spec');
+    'ttlSecurity', 'maxRestartTime', 'sourceAddress'], 'spec', CALICO_UNUSED_FIELDS.BGPPeer.spec);
   const out: BGPPeerSpec = {};
   out.node = c.string(s.node, 'spec.node');
   if (out.node !== undefined && !NAME_RE.test(out.node)) c.bad('spec.node', `'${out.node}' is not a valid node name`);
@@ -472,7 +527,8 @@ function checkBgpPeer(c: Checker, s: Record<string, unknown>): BGPPeerSpec {
 }
 
 function checkIpPool(c: Checker, s: Record<string, unknown>): IPPoolSpec | undefined {
-  c.onlyKeys(s, ['cidr', 'blockSize', 'ipipMode', 'vxlanMode', 'natOutgoing', 'disabled', 'nodeSelector'], 'spec');
+  c.onlyKeys(s, ['cidr', 'blockSize', 'ipipMode', 'vxlanMode', 'natOutgoing', 'disabled', 'nodeSelector'], 'spec',
+    CALICO_UNUSED_FIELDS.IPPool.spec);
   const text = c.string(s.cidr, 'spec.cidr');
   if (text === undefined) return c.bad('spec.cidr', 'missing');
   const cidr = parseCidr(text, true);
@@ -498,7 +554,7 @@ function checkIpPool(c: Checker, s: Record<string, unknown>): IPPoolSpec | undef
 }
 
 function checkNode(c: Checker, s: Record<string, unknown>): NodeSpec {
-  c.onlyKeys(s, ['bgp', 'podCIDRs', 'ipv4VXLANTunnelAddr', 'vxlanTunnelMACAddr'], 'spec');
+  c.onlyKeys(s, ['bgp', 'podCIDRs', 'ipv4VXLANTunnelAddr', 'vxlanTunnelMACAddr'], 'spec', CALICO_UNUSED_FIELDS.Node.spec);
   const out: NodeSpec = {};
   const bgp = c.object(s.bgp, 'spec.bgp');
   if (bgp) {

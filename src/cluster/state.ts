@@ -3,6 +3,8 @@
 // pools, nodes with their blocks, agent-written tunnel fields and liveness). Pure: the
 // backends feed it changes; it returns events. A corrupt stored value is reported and the last
 // good value for that key is kept.
+// No RFC: an in-memory view; the protocol values in it (AS numbers, cluster IDs) were checked in
+// resources.ts (RFC 6793, RFC 4456).
 
 import {
   Resource, BGPConfiguration, IPPool, NodeResource, BGPPeer, NodeStatusFields, Community, LogSeverity, EncapMode,

@@ -2,6 +2,7 @@
 // stdin, a timeout, and a typed error that carries the command and its stderr for the operator.
 // A CommandRunner is a parameter everywhere it is used, so callers choose the namespace: the agent
 // runs them in its own, tests may prefix `ip netns exec NS`.
+// No RFC: process execution only.
 
 import { spawn } from 'child_process';
 

@@ -2,6 +2,9 @@
 // IP_MINTTL / IPV6_MINHOPCOUNT, IP_TTL on a socket made before connect), through koffi's FFI
 // into libc. Everything here is a thin typed wrapper: no policy, no state beyond the loaded
 // library. Failures become SyscallError with the errno name, so callers can report them.
+// RFCs: RFC 2385 (TCP MD5 signature option: TCP_MD5SIG), RFC 5082 (GTSM: IP_MINTTL,
+// IPV6_MINHOPCOUNT), RFC 3549 (Linux Netlink: AF_NETLINK sockets); the protocols themselves are
+// implemented by the callers (src/transport, src/dataplane/netlink).
 
 import koffi from 'koffi';
 

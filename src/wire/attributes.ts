@@ -203,12 +203,44 @@ export function decodeAsPath(s: AttrSpan, attrs: PathAttributes, ctx: CodecConte
   return null;
 }
 
-/** NEXT_HOP (type 3), RFC 4271 §5.1.3; RFC 7606 §7.3: length other than 4 -> treat-as-withdraw. */
+/**
+ * Why an IPv4 next hop at b[p..p+4) can never be valid, whatever the session (RFC 4271 §6.3:
+ * "syntactically incorrect"): 0.0.0.0 (RFC 1122 §3.2.1.3, "this host", a source only), IPv4
+ * multicast 224.0.0.0/4 (RFC 5771), class E 240.0.0.0/4 (RFC 1112 §4, reserved) including the
+ * limited broadcast 255.255.255.255 (RFC 919). Null when none applies. The other RFC 4271 §6.3
+ * check, "the IP address of the receiving speaker", needs the session and is import policy's.
+ */
+export function invalidIpv4NextHop(b: Uint8Array, p: number): string | null {
+  const first = b[p];
+  if (first === 0 && b[p + 1] === 0 && b[p + 2] === 0 && b[p + 3] === 0) return '0.0.0.0 is not a usable next hop';
+  if (first >= 224 && first <= 239) return `${ipv4At(b, p)} is a multicast address (224.0.0.0/4)`;
+  if (first >= 240) return `${ipv4At(b, p)} is a reserved class E or limited broadcast address (240.0.0.0/4)`;
+  return null;
+}
+
+/**
+ * Why an IPv6 global next hop at b[p..p+16) can never be valid: the unspecified address ::
+ * (RFC 4291 §2.5.2: never a destination) or multicast ff00::/8 (RFC 4291 §2.7). Null when none.
+ */
+export function invalidIpv6NextHop(b: Uint8Array, p: number): string | null {
+  if (b[p] === 0xff) return `${formatIpv6At(b, p)} is a multicast address (ff00::/8)`;
+  for (let i = 0; i < 16; i++) if (b[p + i] !== 0) return null;
+  return ':: (the unspecified address) is not a usable next hop';
+}
+
+/**
+ * NEXT_HOP (type 3), RFC 4271 §5.1.3; RFC 7606 §7.3: length other than 4 -> treat-as-withdraw;
+ * RFC 4271 §6.3 / RFC 7606 §7.3: a semantically invalid address (invalidIpv4NextHop) is an
+ * Invalid NEXT_HOP Attribute -> treat-as-withdraw as well.
+ */
 export function decodeNextHop(s: AttrSpan, attrs: PathAttributes): WireErrorInfo | null {
   const f = flagsWrong(s, WELL_KNOWN, 'treat-as-withdraw');
   if (f) return f;
   if (s.end - s.v !== 4) return problem(s, 'treat-as-withdraw', UpdateSubcode.ATTRIBUTE_LENGTH_ERROR, `length ${s.end - s.v}, expected 4`);
   attrs.nextHop = ipv4At(s.b, s.v);
+  const bad = invalidIpv4NextHop(s.b, s.v);
+  // RFC 4271 §6.3: Invalid NEXT_HOP Attribute, data = the incorrect attribute.
+  if (bad) return problem(s, 'treat-as-withdraw', UpdateSubcode.INVALID_NEXT_HOP_ATTRIBUTE, bad);
   return null;
 }
 
@@ -358,6 +390,12 @@ export function decodeMpReach(s: AttrSpan, attrs: PathAttributes, ctx: CodecCont
   const nlri: Nlri[] = [];
   decodeMpPrefixes(s, afi, safi, nlriStart, ctx, nlri);
   attrs.mpReach = { afi, safi, nextHops, nlri };
+  // A next hop that can never be valid (the global one of an IPv6 pair: RFC 2545 §3; an IPv4 one
+  // by the NEXT_HOP rules) makes the attribute's NLRI unusable, not the session: treat-as-withdraw
+  // (RFC 7606 §7.11 keeps session reset for errors that leave the NLRI unparseable; these do not).
+  // RFC 4760 §7: errors in MP_REACH_NLRI are Optional Attribute Errors.
+  const bad = nhLen === 4 ? invalidIpv4NextHop(b, nh) : invalidIpv6NextHop(b, nh);
+  if (bad) return problem(s, 'treat-as-withdraw', UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, `next hop ${bad}`);
   return null;
 }
 

@@ -111,9 +111,14 @@ function decodeCapability(b: Uint8Array, code: number, v: number, end: number, s
       const families: { afi: number; safi: number; mode: 'receive' | 'send' | 'both' }[] = [];
       for (let q = v; q < end; q += 4) {
         const sr = b[q + 3];
-        if (sr < 1 || sr > 3) throw malformed('add-path', `Send/Receive value ${sr}, expected 1..3`, whole());
+        // RFC 7911 §4: "If any other value is received, then the capability SHOULD be treated as
+        // not understood and ignored." We ignore only that <AFI, SAFI> entry, keep the valid ones.
+        if (sr < 1 || sr > 3) continue;
         families.push({ afi: u16(b, q), safi: b[q + 2], mode: ADD_PATH_MODES[sr - 1] });
       }
+      // No valid entry left: the capability as a whole is not understood (RFC 5492 §3 — ignore
+      // it); keep its bytes as an unknown capability so it still shows in `decode` output.
+      if (families.length === 0) return { code, kind: 'unknown', value: copyBytes(b, v, end) };
       return { code: 69, kind: 'add-path', families };
     }
     case CapabilityCode.FQDN: {

@@ -534,6 +534,8 @@ function partyOf(sc: Scenario, address: string): ManifestParty {
 
 function extract(sc: Scenario, pcapBytes: Buffer, today: string): CaptureOutput {
   const cap = bgpMessagesFromPcap(pcapBytes);
+  // A fixture capture must be whole: tcpdump is stopped cleanly before the file is read.
+  if (cap.truncated) throw new Error(`scenario ${sc.name}: the capture is cut short: ${cap.truncated.message}`);
   const out: CaptureOutput = { messages: [] };
   const opens = new Map<string, OpenMessage>();
   const seen = new Set<string>();

@@ -10,6 +10,18 @@ export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
+/**
+ * For a test that needs an installed tool (a BGP daemon, etcd, the CNI plugins): when it is
+ * missing, skip the test only when not running as root. As root (CI, which installs every
+ * package listed in scripts/setup) a missing tool means a broken install, so the test fails
+ * naming what is missing instead of skipping silently.
+ */
+export function requireTool(ctx: Mocha.Context, what: string, available: boolean): void {
+  if (available) return;
+  if (!isRoot()) ctx.skip();
+  throw new Error(`${what} is not installed, but this test runs as root, where every package in scripts/setup must be present (a skip would hide a broken install)`);
+}
+
 /** Runs a command synchronously; throws with its stderr when it fails. */
 export function sh(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean; timeoutMs?: number } = {}): string {
   const r = spawnSync(cmd, args, { input: opts.input, encoding: 'utf8', timeout: opts.timeoutMs ?? 30000 });

@@ -6,7 +6,7 @@
 // (RFC 1997, RFC 8092), TCP MD5 (RFC 2385) right and wrong key, route refresh both ways
 // (RFC 2918), and graceful restart both ways (RFC 4724: kill -9 our speaker, then the daemon).
 import { expect } from 'chai';
-import { Lab, isRoot, waitFor } from './lab';
+import { Lab, isRoot, requireTool, waitFor } from './lab';
 import { Daemon, DaemonKind, RouterSpec, daemonAvailable, startDaemon, waitEstablished, waitRoutes } from './daemons';
 import { RunnerSpec, SpeakerProcess } from './speaker-runner';
 
@@ -83,7 +83,8 @@ export function speakerInteropSuite(kind: DaemonKind, idx: number): void {
     const peerState = async (p: SpeakerProcess, name: string) => (await p.peer(name))?.state;
 
     before(async function () {
-      if (!isRoot() || !daemonAvailable(kind)) this.skip();
+      if (!isRoot()) this.skip();
+      requireTool(this, `${kind} (daemon and CLI)`, daemonAvailable(kind));
       lab = new Lab(`sp${kind[0]}`);
       nsSp = lab.netns('sp');
       nsRt = lab.netns('rt');

@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import { Lab, isRoot, nsExec, requireTool, waitFor } from '../helpers/lab';
 import { daemonAvailable, parseBirdRoutes, ReceivedRoute } from '../helpers/daemons';
 import { repoPath } from '../helpers/repo';
 
@@ -59,7 +59,8 @@ for (const kind of ['bird', 'frr'] as const) {
     let torBirdState: (addr: string) => string = () => 'unknown';
 
     before(async function () {
-      if (!isRoot() || !daemonAvailable('bird') || !daemonAvailable(kind)) this.skip();
+      if (!isRoot()) this.skip();
+      for (const k of new Set(['bird', kind] as const)) requireTool(this, `${k} (daemon and CLI)`, daemonAvailable(k));
       const tor = lab.netns('tor');
       nsExec(tor, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
       nsExec(tor, 'ip', ['addr', 'add', '10.0.1.1/24', 'dev', 'br0']);

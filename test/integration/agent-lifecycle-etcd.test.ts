@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import { Lab, isRoot, nsExec, requireTool, waitFor } from '../helpers/lab';
 import { etcdAvailable } from '../helpers/etcd';
 import type { AgentStatus, RoutesStatus } from '../../src/agent/status-types';
 
@@ -62,7 +62,8 @@ describe('integration: nexthop agent on etcd with a VXLAN pool', function () {
   }
 
   before(async function () {
-    if (!isRoot() || !etcdAvailable()) this.skip();
+    if (!isRoot()) this.skip();
+    requireTool(this, 'etcd (package etcd-server)', etcdAvailable());
     dir = lab.tempDir();
     sw = lab.netns('sw');
     nsExec(sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
 import { isRoot, listDemoNamespaces, pidAlive, pidsIn } from '../../src/demo/lab';
+import { requireTool } from '../helpers/lab';
 import { planTopology, torBirdConfig } from '../../src/demo/topology';
 
 const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -66,7 +67,9 @@ describe('integration: nexthop demo', function () {
   let pid: number | undefined;
 
   before(function () {
-    if (!isRoot() || !fs.existsSync('/usr/lib/cni/bridge') || spawnSync('bird', ['--version']).error) this.skip();
+    if (!isRoot()) this.skip();
+    requireTool(this, 'the CNI plugins (/usr/lib/cni/bridge, package containernetworking-plugins)', fs.existsSync('/usr/lib/cni/bridge'));
+    requireTool(this, 'bird (package bird2)', !spawnSync('bird', ['--version']).error);
   });
 
   afterEach(() => {
@@ -101,7 +104,7 @@ describe('integration: nexthop demo', function () {
   });
 
   it('--etcd: the same story with the cluster state in a local etcd', async function () {
-    if (spawnSync('etcd', ['--version']).error) this.skip();
+    requireTool(this, 'etcd (package etcd-server)', !spawnSync('etcd', ['--version']).error);
     const run = start(['--nodes-per-rack', '1', '--etcd', '--timeout', '150']);
     pid = run.child.pid;
     const r = await run.done;
@@ -169,7 +172,7 @@ describe('integration: nexthop demo', function () {
 
 describe('integration: nexthop demo ToR config', () => {
   it('is accepted by the installed BIRD 2 (bird -p parses it)', function () {
-    if (spawnSync('bird', ['--version']).error) this.skip();
+    requireTool(this, 'bird (package bird2)', !spawnSync('bird', ['--version']).error);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nhdemo-test-'));
     try {
       for (const n of [1, 3]) {

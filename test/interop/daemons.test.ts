@@ -3,7 +3,7 @@
 // IPv4 and IPv6 (RFC 4760, RFC 2545 next hops), and each side learns the other's route with its
 // communities (RFC 1997), large communities (RFC 8092) and route targets (RFC 4360).
 import { expect } from 'chai';
-import { Lab, isRoot } from '../helpers/lab';
+import { Lab, isRoot, requireTool } from '../helpers/lab';
 import { DAEMON_KINDS, DaemonKind, Daemon, daemonAvailable, startDaemon, waitEstablished, waitRoutes } from '../helpers/daemons';
 
 const pairs: [DaemonKind, DaemonKind][] = [];
@@ -22,7 +22,7 @@ describe('interop: daemon harness', function () {
 
   pairs.forEach(([ka, kb], idx) => {
     it(`${ka} <-> ${kb}: IPv4 and IPv6 sessions establish and routes arrive with communities`, async function () {
-      for (const k of [ka, kb]) if (!daemonAvailable(k)) this.skip();
+      for (const k of [ka, kb]) requireTool(this, `${k} (daemon and CLI)`, daemonAvailable(k));
       lab = new Lab('dh');
       const nsA = lab.netns('a');
       const nsB = lab.netns('b');
@@ -79,7 +79,7 @@ describe('interop: daemon harness', function () {
   });
 
   it('route reflection with TCP MD5: BIRD reflects FRR\'s route to GoBGP and GoBGP\'s to ExaBGP (RFC 4456, RFC 2385)', async function () {
-    for (const k of DAEMON_KINDS) if (!daemonAvailable(k)) this.skip();
+    for (const k of DAEMON_KINDS) requireTool(this, `${k} (daemon and CLI)`, daemonAvailable(k));
     lab = new Lab('rr');
     const rr = lab.netns('rr');
     const c1 = lab.netns('c1'); const c2 = lab.netns('c2'); const c3 = lab.netns('c3');
@@ -113,7 +113,7 @@ describe('interop: daemon harness', function () {
   });
 
   it('a wrong TCP MD5 key keeps the session down (RFC 2385)', async function () {
-    for (const k of ['bird', 'gobgp'] as const) if (!daemonAvailable(k)) this.skip();
+    for (const k of ['bird', 'gobgp'] as const) requireTool(this, `${k} (daemon and CLI)`, daemonAvailable(k));
     lab = new Lab('md');
     const a = lab.netns('a'); const b = lab.netns('b');
     lab.link(a, ['10.236.0.1/24'], b, ['10.236.0.2/24']);

@@ -4,7 +4,7 @@
 // the harness's pure parts (BIRD control replies, addressing). RFC 4456 route reflection.
 import { expect } from 'chai';
 import { spawnSync } from 'child_process';
-import { isRoot } from '../helpers/lab';
+import { isRoot, requireTool } from '../helpers/lab';
 import { daemonAvailable } from '../helpers/daemons';
 import { REFLECTOR_KINDS, clientAddress, clientPrefix, parseEstablished, parseNetworkCount } from '../../bench/rr-convergence/harness';
 import { runConvergence, runJoin } from '../../bench/rr-convergence/run';
@@ -33,7 +33,8 @@ describe('interop: RR convergence benchmark harness', function () {
 
   for (const kind of REFLECTOR_KINDS) {
     it(`${kind}: 4 clients x 5 prefixes converge through the reflector, CPU and peak RSS measured`, async function () {
-      if (!isRoot() || (kind !== 'nexthop' && !daemonAvailable(kind))) this.skip();
+      if (!isRoot()) this.skip();
+      if (kind !== 'nexthop') requireTool(this, `${kind} (daemon and CLI)`, daemonAvailable(kind));
       const r = await runConvergence(kind, 4, 5, 0, 40);
       expect(r.error, r.error).to.equal(undefined);
       expect(r.convergenceS).to.be.a('number').and.be.lessThan(40);

@@ -10,7 +10,7 @@
 //     other's block twice, once per reflector, each path with the original next hop, the
 //     originator's id and that reflector's CLUSTER_LIST; a withdrawal removes both paths.
 import { expect } from 'chai';
-import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import { Lab, isRoot, nsExec, requireTool, waitFor } from '../helpers/lab';
 import { Daemon, DaemonKind, ReceivedRoute, RouterSpec, daemonAvailable, startDaemon, waitEstablished, waitRoutes } from '../helpers/daemons';
 import { RunnerSpec, SpeakerProcess } from '../helpers/speaker-runner';
 import type { PathView } from '../../src/speaker/types';
@@ -127,7 +127,7 @@ describe('interop: route reflection (RFC 4456) with BIRD, FRR and GoBGP', functi
 
   before(async function () {
     if (!isRoot()) this.skip();
-    for (const k of ['bird', 'frr', 'gobgp'] as const) if (!daemonAvailable(k)) this.skip();
+    for (const k of ['bird', 'frr', 'gobgp'] as const) requireTool(this, `${k} (daemon and CLI)`, daemonAvailable(k));
     lab = new Lab('rrx');
     hub = lab.netns('hub');
     nsExec(hub, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);

@@ -2,10 +2,12 @@
 // from one or more files (or - for stdin), validates all of them together with what the
 // datastore holds, and only then writes them all. A bad document, field or value stops
 // everything before anything is applied, with file, document, resource and field named.
+// Calico v3 fields that nexthop does not use are applied without them, each named in a warning
+// on stderr. No RFC: resource handling only (protocol limits are checked in cluster/resources).
 import * as fs from 'fs';
 import { parseFlags, UsageError } from '../usage';
 import { parseResources, validateSet, Located } from '../../cluster/resources';
-import { ResourceError, ResourceProblem } from '../../cluster/errors';
+import { ResourceError, ResourceProblem, formatProblem } from '../../cluster/errors';
 import { withDatastore, DATASTORE_FLAGS, DATASTORE_HELP } from '../../cluster/cli-support';
 
 export const summary = 'create or update cluster resources from YAML/JSON files';
@@ -29,6 +31,7 @@ export async function run(args: string[]): Promise<number> {
   // 1. Read and validate everything first.
   const items: Located[] = [];
   const problems: ResourceProblem[] = [];
+  const warnings: ResourceProblem[] = [];
   for (const f of files) {
     let text: string;
     try {
@@ -38,12 +41,13 @@ export async function run(args: string[]): Promise<number> {
       return 1;
     }
     try {
-      items.push(...parseResources(text, f === '-' ? '<stdin>' : f, { crossChecks: false }));
+      items.push(...parseResources(text, f === '-' ? '<stdin>' : f, { crossChecks: false, warnings }));
     } catch (e) {
       if (e instanceof ResourceError) problems.push(...e.problems);
       else throw e;
     }
   }
+  for (const w of warnings) process.stderr.write(`nexthop apply: warning: ${formatProblem(w)}\n`);
   if (problems.length > 0) {
     process.stderr.write(`nexthop apply: nothing applied:\n${new ResourceError(problems).message}\n`);
     return 1;

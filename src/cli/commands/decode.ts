@@ -5,7 +5,7 @@
 // capability; RFC 7911 §4 ADD-PATH: sender may send and receiver may receive, per family;
 // RFC 8654 §3 Extended Messages: both sides sent it), or from flags when there is no OPEN.
 // A malformed message prints a JSON error naming the RFC 4271 §4.5 code/subcode and the field,
-// and the command exits 1 after printing everything it could.
+// and the command exits 1 after printing everything it could; so does a pcap cut short.
 import * as fs from 'fs';
 import {
   decodeMessage, errorCodeName, errorSubcodeName, familyOf, afiSafiOf, maxMessageLength,
@@ -56,10 +56,14 @@ Output:
 Examples:
   nexthop decode proto-fixtures/bird/open.bin
   echo 'ffffffffffffffffffffffffffffffff 0013 04' | nexthop decode --hex
-  nexthop decode --add-path ipv4-unicast proto-fixtures/gobgp/update-ipv4-addpath.bin
+  nexthop decode --add-path ipv4-unicast proto-fixtures/gobgp/update-ipv4-unicast-addpath-communities-large-ext.bin
   tcpdump -i eth0 -w bgp.pcap port 179; nexthop decode bgp.pcap
 
-Exit status: 0 all decoded, 1 a message was malformed or the input unreadable, 2 bad usage.`;
+  A pcap whose last record is cut short (tcpdump killed while writing) prints every
+  message of the complete records, then a warning naming the offset of the cut; exit 1.
+
+Exit status: 0 all decoded, 1 a message was malformed or the input unreadable or cut
+short, 2 bad usage.`;
 
 /** What one side said in its OPEN, as far as the codec context is concerned. */
 interface OpenSummary {
@@ -268,7 +272,14 @@ function decodePcap(input: Buffer, fallback: CodecContext): { lines: object[]; o
       ok = false;
     }
   }
-  return { lines, ok, warnings: cap.warnings.map((w) => `connection ${w.connection}: ${w.message}`) };
+  const warnings = cap.warnings.map((w) => `connection ${w.connection}: ${w.message}`);
+  // A capture cut short (tcpdump killed mid-write): everything before the cut is printed above;
+  // the cut itself is reported, and the input counts as unreadable (exit 1).
+  if (cap.truncated) {
+    warnings.push(`${cap.truncated.field}: ${cap.truncated.message}; the capture was cut short (tcpdump killed while writing?)`);
+    ok = false;
+  }
+  return { lines, ok, warnings };
 }
 
 function parseFamily(text: string): Family {

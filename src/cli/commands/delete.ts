@@ -1,5 +1,6 @@
 // `nexthop delete KIND NAME`: removes one resource. Deleting a Node also releases the IPAM
 // blocks it holds and its agent-written status (the only way a block is ever released).
+// No RFC: datastore and IPAM bookkeeping.
 import { parseFlags, UsageError } from '../usage';
 import { kindFromName } from '../../cluster/resources';
 import { withDatastore, DATASTORE_FLAGS, DATASTORE_HELP } from '../../cluster/cli-support';

@@ -1,6 +1,7 @@
 // `nexthop get KIND [NAME] [-o yaml|json|wide]`: lists cluster resources from the datastore,
 // as a table or as YAML/JSON that `nexthop apply` accepts again. Nodes show the agent-written
 // fields (tunnel addresses, VXLAN MAC) merged into their spec, and their blocks in the table.
+// No RFC: resource listing (Calico's projectcalico.org/v3 format, not an RFC).
 import * as YAML from 'yaml';
 import { parseFlags, UsageError } from '../usage';
 import { kindFromName, toDocument, Resource, NodeResource, Kind } from '../../cluster/resources';

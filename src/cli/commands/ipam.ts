@@ -2,6 +2,7 @@
 // (liveness is separate from ownership: a dead owner keeps its block until its Node is deleted).
 // `nexthop ipam claim --node NAME`: claims (or finds again) a node's blocks, as the agent does
 // at start - for scripts, the demo, and tests of concurrent claims.
+// No RFC: IPAM bookkeeping (nexthop's own Calico-style block scheme; see src/cluster/ipam.ts).
 import { parseFlags, UsageError } from '../usage';
 import { poolUsage } from '../../cluster/ipam';
 import { BlockClaim } from '../../cluster/keys';

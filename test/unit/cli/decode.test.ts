@@ -222,6 +222,53 @@ describe('cli/decode: the command', function () {
     expect(missing.stderr).to.match(/cannot read/);
   });
 
+  it('prints every message of a capture cut short, then a warning naming the cut, and exits 1', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nh-decode-'));
+    try {
+      // The real BIRD/FRR capture with the last 10 bytes gone, as when tcpdump is killed.
+      const full = fixture('pcap/bird-frr-ethernet.pcap');
+      const f = path.join(tmp, 'cut.pcap');
+      fs.writeFileSync(f, full.subarray(0, full.length - 10));
+      const whole = decodeInput(full, { hex: false, context: ctx0 });
+      const r = cli([f]);
+      expect(r.status).to.equal(1);
+      const ls = lines(r.stdout);
+      expect(ls.length).to.be.greaterThan(5);
+      expect(ls.length).to.be.at.most(whole.lines.length);
+      expect(ls).to.deep.equal(JSON.parse(JSON.stringify(whole.lines.slice(0, ls.length))));
+      expect(r.stderr).to.match(/warning: pcap record: truncated record at offset \d+/);
+      expect(r.stderr).to.match(/cut short/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('every proto-fixtures path named in the docs (*.md) and in --help exists', () => {
+    const root = repoPath();
+    const mdFiles: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.md')) mdFiles.push(p);
+      }
+    };
+    walk(root);
+    expect(mdFiles.map((f) => path.relative(root, f))).to.include('README.md');
+    const help = cli(['--help']).stdout;
+    const named = new Map<string, string>();
+    const collect = (text: string, where: string): void => {
+      for (const m of text.matchAll(/proto-fixtures\/[A-Za-z0-9_.\/-]*[A-Za-z0-9_]/g)) named.set(m[0], where);
+    };
+    for (const f of mdFiles) collect(fs.readFileSync(f, 'utf8'), path.relative(root, f));
+    collect(help, 'nexthop decode --help');
+    const fromHelp = [...named].filter(([, w]) => w === 'nexthop decode --help').map(([p]) => p);
+    expect(fromHelp.length, 'the --help examples name fixture files').to.be.greaterThan(1);
+    const missing = [...named].filter(([p]) => !fs.existsSync(path.join(root, p))).map(([p, w]) => `${p} (named in ${w})`);
+    expect(missing).to.deep.equal([]);
+  });
+
   it('names the problem with a pcapng file', () => {
     const r = cli(['-'], Buffer.from('0a0d0d0a1c0000004d3c2b1a01000000ffffffffffffffff1c000000', 'hex'));
     expect(r.status).to.equal(1);

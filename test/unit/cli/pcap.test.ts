@@ -171,9 +171,20 @@ describe('cli/pcap: file format', () => {
     expect(isPcapng(ng)).to.equal(true);
     expect(() => readPcap(ng)).to.throw(PcapError, /pcapng/);
     expect(() => readPcap(Buffer.alloc(10))).to.throw(PcapError, /too short/);
-    expect(() => readPcap(Buffer.concat([pcapFile(segs), Buffer.alloc(5)]))).to.throw(PcapError, /truncated record header/);
+    const whole = readPcap(pcapFile(segs));
+    expect(whole.truncated).to.equal(undefined);
+    // A cut inside the last record header, or inside the last record's bytes (tcpdump killed
+    // while writing): every complete record is kept and the cut is named with its offset.
+    const cutHeader = readPcap(Buffer.concat([pcapFile(segs), Buffer.alloc(5)]));
+    expect(cutHeader.records.length).to.equal(whole.records.length);
+    expect(cutHeader.truncated).to.include({ field: 'pcap record header', offset: pcapFile(segs).length });
+    expect(cutHeader.truncated!.message).to.match(/truncated record header at offset \d+: 5 of 16 bytes/);
     const cut = pcapFile(segs);
-    expect(() => readPcap(cut.subarray(0, cut.length - 3))).to.throw(PcapError, /remain/);
+    const cutRecord = readPcap(cut.subarray(0, cut.length - 3));
+    expect(cutRecord.records.length).to.equal(whole.records.length - 1);
+    expect(cutRecord.records).to.deep.equal(whole.records.slice(0, -1));
+    expect(cutRecord.truncated!.field).to.equal('pcap record');
+    expect(cutRecord.truncated!.message).to.match(/remain/);
     const badLink = pcapFile(segs); badLink.writeUInt32LE(147, 20);
     expect(() => bgpMessagesFromPcap(badLink)).to.throw(PcapError, /link type 147/);
   });
@@ -281,6 +292,22 @@ describe('cli/pcap: real tcpdump captures (proto-fixtures/pcap/)', () => {
     const types = files.map((f) => readPcap(fs.readFileSync(`${dir}/${f}`)).linkType);
     expect(types).to.include.members([LinkType.ETHERNET, LinkType.LINUX_SLL, LinkType.LINUX_SLL2]);
     expect(files.some((f) => readPcap(fs.readFileSync(`${dir}/${f}`)).nanosecond)).to.equal(true);
+  });
+
+  it('a real capture cut inside its last record keeps every message of the complete records', () => {
+    const full = fs.readFileSync(`${dir}/bird-frr-ethernet.pcap`);
+    const all = bgpMessagesFromPcap(full);
+    expect(all.truncated).to.equal(undefined);
+    const file = readPcap(full);
+    // Cut 7 bytes into the last record's data: its 16-byte header is whole, its frame is not.
+    let lastOffset = 24;
+    for (let i = 0; i < file.records.length - 1; i++) lastOffset += 16 + file.records[i].data.length;
+    const cut = bgpMessagesFromPcap(full.subarray(0, lastOffset + 16 + 7));
+    expect(cut.truncated).to.include({ field: 'pcap record', offset: lastOffset });
+    expect(cut.messages.length).to.be.greaterThan(5);
+    // Every message decoded from the cut file is the same as in the whole file, in order.
+    expect(cut.messages.map((m) => m.bytes.toString('hex')))
+      .to.deep.equal(all.messages.slice(0, cut.messages.length).map((m) => m.bytes.toString('hex')));
   });
 
   for (const f of files) {

@@ -1,7 +1,7 @@
 // Resource parsing and validation: Calico field names, precise errors, cross-resource checks.
 import { expect } from 'chai';
 import { parseResources, kindFromName, parseDuration, toDocument, BGPPeer, IPPool, NodeResource } from '../../../src/cluster/resources';
-import { ResourceError } from '../../../src/cluster/errors';
+import { ResourceError, ResourceProblem, formatProblem } from '../../../src/cluster/errors';
 
 function problems(text: string): string[] {
   try {
@@ -151,5 +151,130 @@ spec: {cidr: 10.0.0.1/16, colour: blue}
     expect(parseDuration('1500ms')).to.equal(2);
     expect(parseDuration('2x')).to.equal(null);
     expect(parseDuration('s')).to.equal(null);
+  });
+});
+
+// What `calicoctl get ippool -o yaml` prints on a kubeadm cluster with Calico 3.2x (a list kind,
+// server-set metadata, allowedUses and the other fields Calico fills in).
+const CALICOCTL_IPPOOLS = `apiVersion: projectcalico.org/v3
+items:
+- apiVersion: projectcalico.org/v3
+  kind: IPPool
+  metadata:
+    creationTimestamp: "2024-05-02T09:14:27Z"
+    name: default-ipv4-ippool
+    resourceVersion: "791"
+    uid: 6a0b8f52-2f5e-4c41-9c36-1f0e0b9a5d11
+  spec:
+    allowedUses:
+    - Workload
+    - Tunnel
+    assignmentMode: Automatic
+    blockSize: 26
+    cidr: 192.168.0.0/16
+    disableBGPExport: false
+    ipipMode: Always
+    natOutgoing: true
+    nodeSelector: all()
+    vxlanMode: Never
+kind: IPPoolList
+metadata:
+  resourceVersion: "1342"
+`;
+
+describe('cluster/resources: Calico v3 documents', () => {
+  it('reads `calicoctl get ippool -o yaml` output, warning for each Calico field nexthop does not use', () => {
+    const warnings: ResourceProblem[] = [];
+    const rs = parseResources(CALICOCTL_IPPOOLS, 'ippools.yaml', { warnings });
+    expect(rs.map((l) => l.resource)).to.deep.equal([{
+      apiVersion: 'projectcalico.org/v3', kind: 'IPPool',
+      metadata: { name: 'default-ipv4-ippool', labels: {}, annotations: {} },
+      spec: { cidr: '192.168.0.0/16', blockSize: 26, ipipMode: 'Always', vxlanMode: 'Never', natOutgoing: true, disabled: false, nodeSelector: 'all()' },
+    }]);
+    expect(warnings.map(formatProblem)).to.deep.equal([
+      'ippools.yaml: document 1 (IPPool/default-ipv4-ippool): spec.allowedUses: Calico v3 field accepted but not used by nexthop (ignored)',
+      'ippools.yaml: document 1 (IPPool/default-ipv4-ippool): spec.assignmentMode: Calico v3 field accepted but not used by nexthop (ignored)',
+      'ippools.yaml: document 1 (IPPool/default-ipv4-ippool): spec.disableBGPExport: Calico v3 field accepted but not used by nexthop (ignored)',
+    ]);
+  });
+
+  it('accepts the documented Calico BGPConfiguration, BGPPeer and Node fields, naming each in a warning', () => {
+    const text = `apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: {name: default}
+spec:
+  logSeverityScreen: Info
+  nodeToNodeMeshEnabled: true
+  nodeMeshMaxRestartTime: 120s
+  nodeMeshPassword: {secretKeyRef: {name: bgp-secrets, key: mesh}}
+  asNumber: 63400
+  serviceClusterIPs: [{cidr: 10.96.0.0/12}]
+  serviceExternalIPs: [{cidr: 104.244.42.129/32}]
+  serviceLoadBalancerIPs: [{cidr: 172.217.4.0/24}]
+  listenPort: 178
+  bindMode: NodeIP
+  ignoredInterfaces: [eth9]
+  communities: [{name: bgp-large-community, value: "63400:300:100"}]
+  prefixAdvertisements: [{cidr: 172.218.4.0/26, communities: [bgp-large-community, "63400:120"]}]
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: tor}
+spec:
+  peerIP: 192.168.1.1
+  asNumber: 63400
+  filters: [export-only-pods]
+  numAllowedLocalASNumbers: 1
+  reachableBy: 192.168.1.254
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: node-hostname}
+spec:
+  bgp: {asNumber: 64512, ipv4Address: 10.244.0.1/24}
+  orchRefs: [{nodeName: node-hostname, orchestrator: k8s}]
+  addresses: [{address: 10.244.0.1, type: InternalIP}]
+  wireguard: {interfaceIPv4Address: 10.244.0.2}
+`;
+    const warnings: ResourceProblem[] = [];
+    const rs = parseResources(text, 'calico.yaml', { warnings });
+    expect(rs.map((l) => l.resource.kind)).to.deep.equal(['BGPConfiguration', 'BGPPeer', 'Node']);
+    expect(rs[0].resource.spec).to.deep.equal({
+      asNumber: 63400, nodeToNodeMeshEnabled: true, listenPort: 178, logSeverityScreen: 'Info',
+      communities: [{ name: 'bgp-large-community', value: '63400:300:100' }],
+    });
+    expect(warnings.map((w) => `${w.origin.document} ${w.resource} ${w.field}`)).to.deep.equal([
+      '1 BGPConfiguration/default spec.nodeMeshMaxRestartTime',
+      '1 BGPConfiguration/default spec.nodeMeshPassword',
+      '1 BGPConfiguration/default spec.serviceClusterIPs',
+      '1 BGPConfiguration/default spec.serviceExternalIPs',
+      '1 BGPConfiguration/default spec.serviceLoadBalancerIPs',
+      '1 BGPConfiguration/default spec.bindMode',
+      '1 BGPConfiguration/default spec.ignoredInterfaces',
+      '1 BGPConfiguration/default spec.prefixAdvertisements',
+      '2 BGPPeer/tor spec.filters',
+      '2 BGPPeer/tor spec.numAllowedLocalASNumbers',
+      '2 BGPPeer/tor spec.reachableBy',
+      '3 Node/node-hostname spec.orchRefs',
+      '3 Node/node-hostname spec.addresses',
+      '3 Node/node-hostname spec.wireguard',
+    ]);
+    expect(warnings.every((w) => w.origin.file === 'calico.yaml' && /accepted but not used by nexthop/.test(w.message))).to.equal(true);
+  });
+
+  it('still rejects fields that are neither nexthop nor Calico, and warns nothing for a rejected document', () => {
+    const warnings: ResourceProblem[] = [];
+    let err: unknown;
+    try {
+      parseResources('apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/16, allowedUses: [Workload], allowedUse: [Tunnel]}\n', 'typo.yaml', { warnings });
+    } catch (e) { err = e; }
+    expect(err).to.be.instanceOf(ResourceError);
+    expect((err as ResourceError).problems.map((p) => p.field)).to.deep.equal(['spec.allowedUse']);
+    expect((err as ResourceError).message).to.match(/spec\.allowedUse: unknown field \(allowed: cidr, .*Calico fields accepted but not used: allowedUses/);
+    expect(warnings).to.deep.equal([]);
+    expect(problems('apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}, wireguards: {}}\n'))
+      .to.deep.equal(['cluster.yaml: document 1 (Node/n): spec.wireguards: unknown field (allowed: bgp, podCIDRs, ipv4VXLANTunnelAddr, vxlanTunnelMACAddr; Calico fields accepted but not used: orchRefs, addresses, wireguard, ipv6VXLANTunnelAddr, vxlanTunnelMACAddrV6)']);
+    // A list kind that is not ours is not read as a list.
+    expect(problems('kind: FelixConfigurationList\nitems: []\n')[0]).to.match(/kind: 'FelixConfigurationList' is not one of/);
   });
 });

@@ -16,6 +16,15 @@ export const ipv4 = fc.tuple(u8, u8, u8, u8).map((b) => b.join('.'));
 
 export const ipv6 = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => formatIPv6(b));
 
+/** IPv4 next hops that can be valid (RFC 4271 §6.3): not 0.0.0.0, multicast or class E. */
+export const ipv4NextHop = fc.tuple(fc.integer({ min: 1, max: 223 }), u8, u8, u8).map((b) => b.join('.'));
+
+/** An IPv6 next-hop list whose global address can be valid: not :: nor ff00::/8 (RFC 4291). */
+export const ipv6NextHops = fc.tuple(
+  fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => { if (b[0] === 0xff) b[0] = 0xfe; b[15] |= 0x01; return formatIPv6(b); }),
+  fc.option(ipv6, { nil: undefined }),
+).map(([g, ll]) => (ll === undefined ? [g] : [g, ll]));
+
 export const ipv4Prefix = fc.tuple(u32, fc.integer({ min: 0, max: 32 })).map(([a, len]) => {
   const m = len === 0 ? 0 : (a & (~0 << (32 - len))) >>> 0;
   return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`;
@@ -57,12 +66,12 @@ const rawAttributes: fc.Arbitrary<RawAttribute[]> = fc
 function mpReach(ctx: CodecContext): fc.Arbitrary<MpReach> {
   const v4 = fc.record({
     afi: fc.constant(1), safi: fc.constant(1),
-    nextHops: fc.oneof(ipv4.map((a) => [a]), fc.array(ipv6, { minLength: 1, maxLength: 2 })),
+    nextHops: fc.oneof(ipv4NextHop.map((a) => [a]), ipv6NextHops),
     nlri: nlriList(ipv4Prefix, ctx.addPath.has('ipv4-unicast'), 20),
   });
   const v6 = fc.record({
     afi: fc.constant(2), safi: fc.constant(1),
-    nextHops: fc.array(ipv6, { minLength: 1, maxLength: 2 }),
+    nextHops: ipv6NextHops,
     nlri: nlriList(ipv6Prefix, ctx.addPath.has('ipv6-unicast'), 20),
   });
   const raw = fc.record({
@@ -86,7 +95,7 @@ export function pathAttributes(ctx: CodecContext): fc.Arbitrary<PathAttributes> 
   const model: { [K in keyof PathAttributes]-?: fc.Arbitrary<NonNullable<PathAttributes[K]>> } = {
     origin: fc.constantFrom(0 as const, 1 as const, 2 as const),
     asPath: segments(asn, [1, 2, 3, 4]),
-    nextHop: ipv4,
+    nextHop: ipv4NextHop,
     med: u32,
     localPref: u32,
     atomicAggregate: fc.constant(true as const),

@@ -230,6 +230,7 @@ describe('wire: real-router fixtures (proto-fixtures/)', () => {
       it(`${p.file}: ${p.messages} messages reassemble, none malformed`, () => {
         const cap = bgpMessagesFromPcap(fs.readFileSync(path.join(ROOT, p.file)));
         expect(cap.warnings).to.deep.equal([]);
+        expect(cap.truncated, 'the capture file is whole').to.equal(undefined);
         expect(cap.messages.length).to.equal(p.messages);
         for (const m of cap.messages) expect(m.bytes.readUInt16BE(16)).to.equal(m.bytes.length);
       });

@@ -111,7 +111,7 @@ describe('wire OPEN', () => {
       ['02 05 01 03 000100', 'OPEN capability multiprotocol'],
       ['02 03 02 01 00', 'OPEN capability route-refresh'],
       ['02 05 40 03 007800', 'OPEN capability graceful-restart'],
-      ['02 06 45 04 0001 01 04', 'OPEN capability add-path'],
+      ['02 05 45 03 0001 01', 'OPEN capability add-path'],
       ['02 05 49 03 05 6e 6f', 'OPEN capability fqdn'],
       ['02 03 41 04 00', 'OPEN capability code 65'],
     ];
@@ -120,6 +120,19 @@ describe('wire OPEN', () => {
       const e = wireError(() => decodeMessage(message(1, `04 fde9 005a 0a000001 ${len} ${params}`), ctx));
       expect([e.code, e.subcode, e.field], params).to.deep.equal([2, 0, field]);
     }
+  });
+
+  it('ignores ADD-PATH entries whose Send/Receive is outside 1..3 instead of failing the OPEN (RFC 7911 §4)', () => {
+    // Two entries: ipv4 unicast Send/Receive 4 (invalid), ipv6 unicast 3 (both).
+    const mixed = message(1, '04 fde9 005a 0a000001 0c 02 0a 45 08 0001 01 04 0002 01 03');
+    expect((decodeMessage(mixed, ctx) as OpenMessage).capabilities).to.deep.equal([
+      { code: 69, kind: 'add-path', families: [{ afi: 2, safi: 1, mode: 'both' }] },
+    ]);
+    // Only an invalid entry (Send/Receive 0): the capability is kept as not understood.
+    const none = message(1, '04 fde9 005a 0a000001 08 02 06 45 04 0001 01 00');
+    expect((decodeMessage(none, ctx) as OpenMessage).capabilities).to.deep.equal([
+      { code: 69, kind: 'unknown', value: Uint8Array.of(0, 1, 1, 0) },
+    ]);
   });
 
   it('refuses to encode an OPEN with a bad field', () => {

@@ -274,6 +274,38 @@ describe('wire UPDATE: RFC 7606 error handling', () => {
     expect(decode(update('', '', '18 0a0000')).treatAsWithdraw).to.equal(undefined);
   });
 
+  it('a NEXT_HOP that can never be valid is Invalid NEXT_HOP, treat-as-withdraw (RFC 4271 §6.3, RFC 7606 §7.3)', () => {
+    const bad: [string, RegExp][] = [
+      ['00000000', /0\.0\.0\.0/], ['e0000005', /224\.0\.0\.5 is a multicast/], ['efffffff', /multicast/],
+      ['f0000001', /class E/], ['ffffffff', /255\.255\.255\.255 .*limited broadcast/],
+    ];
+    for (const [nh, why] of bad) {
+      const u = decode(update(ORIGIN + AS_PATH + `40 03 04 ${nh}`));
+      expect(u.nlri, nh).to.deep.equal([{ prefix: '10.0.0.0/24' }]);
+      const t = u.treatAsWithdraw!;
+      expect([t.code, t.subcode, t.action, t.field], nh).to.deep.equal([3, UpdateSubcode.INVALID_NEXT_HOP_ATTRIBUTE, 'treat-as-withdraw', 'attribute NEXT_HOP']);
+      expect(t.message, nh).to.match(why);
+      // RFC 4271 §6.3: the data is the incorrect attribute.
+      expect(Buffer.from(t.data).toString('hex'), nh).to.equal(`400304${nh}`);
+    }
+    // The edges of what stays valid: 0.0.0.1, 223.255.255.255.
+    for (const nh of ['00000001', 'dfffffff']) expect(decode(update(ORIGIN + AS_PATH + `40 03 04 ${nh}`)).treatAsWithdraw, nh).to.equal(undefined);
+  });
+
+  it('an MP_REACH_NLRI global next hop :: or ff00::/8 is treat-as-withdraw, not a session reset (RFC 4760 §7)', () => {
+    for (const [nh, why] of [['00000000000000000000000000000000', /unspecified/], ['ff020000000000000000000000000001', /ff02::1 is a multicast/]] as const) {
+      const u = decode(update(`80 0e 1c 0002 01 10 ${nh} 00 30 20010db80001` + ORIGIN + '40 02 00', ''));
+      expect(u.attributes.mpReach!.nlri, nh).to.deep.equal([{ prefix: '2001:db8:1::/48' }]);
+      const t = u.treatAsWithdraw!;
+      expect([t.code, t.subcode, t.action, t.field], nh).to.deep.equal([3, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'treat-as-withdraw', 'attribute MP_REACH_NLRI']);
+      expect(t.message, nh).to.match(why);
+    }
+    // A link-local second next hop is fine, and so is an IPv4 one carried in MP_REACH (RFC 8950)
+    // unless it is invalid by the NEXT_HOP rules.
+    expect(decode(update('80 0e 2c 0002 01 20 20010db8000000000000000000000001 fe800000000000000000000000000001 00 30 20010db80001' + ORIGIN + '40 02 00', '')).treatAsWithdraw).to.equal(undefined);
+    expect(decode(update('80 0e 0d 0001 01 04 e0000001 00 18 0a0000' + ORIGIN + '40 02 00', '')).treatAsWithdraw!.field).to.equal('attribute MP_REACH_NLRI');
+  });
+
   it('withdrawn routes length or total attribute length beyond the message: Malformed Attribute List', () => {
     for (const body of ['0005 0000', '0000 0010 400101']) {
       const e = wireError(() => decode(message(2, body)));
