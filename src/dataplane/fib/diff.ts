@@ -7,6 +7,7 @@
 // Never writes over another protocol's route: a desired key held by a foreign route is reported
 // as a conflict and skipped (DESIGN.md rule: "we never change or delete a route with another
 // protocol number").
+// No RFC: Linux FIB semantics (rtnetlink(7)); RFC 2992 for the ECMP routes it compares.
 
 import { KernelRoute, NormRoute, routeMatches } from './route';
 

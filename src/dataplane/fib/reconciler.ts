@@ -24,6 +24,7 @@
 //
 // I/O shell around the pure planFib (diff.ts). All kernel access is serialized on one queue.
 // IPv4 and IPv6. No RFC governs the FIB; RFC 2992 (ECMP) for multipath routes.
+// No RFC: Linux rtnetlink (rtnetlink(7), netlink(7)); RFC 2992 multipath via RTA_MULTIPATH.
 
 import { EventEmitter } from 'events';
 import * as C from '../netlink/constants';
