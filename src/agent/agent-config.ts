@@ -20,6 +20,7 @@ export const DEFAULT_STATE_DIR = '/var/lib/nexthop';
 export const DEFAULT_RESTART_TIME = 120;
 /** How long a make-before-break peer change waits for the new sessions before removing the old. */
 export const DEFAULT_TRANSITION_TIMEOUT_S = 60;
+export const DEFAULT_MAX_PATHS = 4;
 
 export interface AgentOptions {
   node: string;
@@ -48,6 +49,8 @@ export interface AgentOptions {
   restartTime: number;
   /** Seconds a peer transition waits for new sessions before it gives up on them. */
   transitionTimeout: number;
+  /** RFC 4271 §9.1.2.2 leaves multipath to the implementation: up to this many equal paths form an ECMP route. */
+  maxPaths: number;
   /** Firewall rules (FORWARD accept, NAT outgoing); default on. */
   firewall: boolean;
 }
@@ -82,6 +85,7 @@ stay in the FIB and peers keep ours as stale (RFC 4724), so a restart loses no t
   --state-dir DIR           agent state (sysctl values to restore) (default ${DEFAULT_STATE_DIR})
   --restart-time SECONDS    graceful restart time we advertise, 0..4095 (default ${DEFAULT_RESTART_TIME})
   --transition-timeout S    make-before-break: wait at most S seconds for new sessions (default ${DEFAULT_TRANSITION_TIMEOUT_S})
+  --max-paths N             equal-cost BGP paths installed as one ECMP route, 1..64 (default ${DEFAULT_MAX_PATHS})
   --no-firewall             write no FORWARD/NAT rules
   --log-level LEVEL         ${LOG_LEVELS.join(', ')} (default: BGPConfiguration logSeverityScreen, else info)
   --help                    this text`;
@@ -90,7 +94,7 @@ const SPEC = {
   node: 'string', datastore: 'string', 'listen-address': 'string', 'listen-port': 'string', 'router-id': 'string',
   'control-socket': 'string', 'metrics-address': 'string', 'cni-conf-dir': 'string', 'cni-conflist-name': 'string',
   'subnet-env': 'string', 'ipam-data-dir': 'string', uplink: 'string', 'state-dir': 'string', 'restart-time': 'string',
-  'transition-timeout': 'string', 'no-firewall': 'boolean', 'log-level': 'string', help: 'boolean',
+  'transition-timeout': 'string', 'max-paths': 'string', 'no-firewall': 'boolean', 'log-level': 'string', help: 'boolean',
   'etcd-ca-cert': 'string', 'etcd-cert': 'string', 'etcd-key': 'string', 'etcd-username': 'string', 'etcd-password-file': 'string',
 } as const;
 
@@ -177,6 +181,7 @@ export function parseAgentArgs(args: string[], env: NodeJS.ProcessEnv = process.
     stateDir: s('state-dir') ?? DEFAULT_STATE_DIR,
     restartTime: intFlag(s('restart-time'), 'restart-time', 0, 4095) ?? DEFAULT_RESTART_TIME,
     transitionTimeout: intFlag(s('transition-timeout'), 'transition-timeout', 1, 86400) ?? DEFAULT_TRANSITION_TIMEOUT_S,
+    maxPaths: intFlag(s('max-paths'), 'max-paths', 1, 64) ?? DEFAULT_MAX_PATHS,
     firewall: flags['no-firewall'] !== true,
   };
 }

@@ -10,7 +10,7 @@ import type { PeerStatusView, RouteView, ExplainView, PathView } from '../speake
 import type { DesiredPeer } from '../cluster/peers';
 import type { ClusterView as ClusterStateView } from '../cluster/state';
 import type { Resource } from '../cluster/resources';
-import type { DecisionContext, FibRouteIntent, SkippedNexthop } from '../dataplane/nexthop-decision';
+import type { DecisionContext, FibNexthop, FibRouteIntent, SkippedNexthop } from '../dataplane/nexthop-decision';
 import { decideRoute } from '../dataplane/nexthop-decision';
 import type { PeerStatus, PeerState, StatusFamily, PrefixCounts, RouteStatus, FibStatus, BestPathStatus, ExplainResult } from './status-types';
 import { peerTypeOf } from './status-format';
@@ -255,18 +255,44 @@ export function routeStatuses(routes: readonly RouteView[], ctx: DecisionContext
   return out;
 }
 
-/** Why the dataplane sends this way, in words (Calico CrossSubnet semantics). */
+/**
+ * Why the dataplane sends this way, in words (Calico CrossSubnet semantics). An ECMP route
+ * (RFC 2992) is explained for every next hop: next hops handled alike (same kind, same device)
+ * share one sentence, e.g. "next hops 10.0.0.11 and 10.0.0.12 are on the subnet of eth0".
+ */
 export function decisionText(intent: FibRouteIntent | null, pool: ExplainResult['pool'] | undefined): string | undefined {
-  const n = intent?.nexthops[0];
-  if (!n) return undefined;
+  const hops = intent?.nexthops ?? [];
+  if (hops.length === 0) return undefined;
   const modes = pool ? ` (pool ${pool.name}: ipipMode ${pool.ipipMode}, vxlanMode ${pool.vxlanMode})` : '';
-  switch (n.kind) {
-    case 'direct': return `next hop ${n.bgpNexthop} is on the subnet of ${n.dev ?? 'a local interface'}, so packets go to it directly${modes}`;
-    case 'vxlan': return `next hop ${n.bgpNexthop} is reached through the VXLAN device ${n.dev ?? ''} to its VTEP ${n.gateway}${modes}`;
-    case 'ipip': return `next hop ${n.bgpNexthop} is encapsulated in IPIP over ${n.dev ?? 'tunl0'}${modes}`;
-    case 'plain': return `next hop ${n.bgpNexthop} is not on a connected subnet and the pool asks for no encapsulation: routed via ${n.gateway}${n.dev ? ` dev ${n.dev}` : ''}${modes}`;
+  const groups = new Map<string, FibNexthop[]>();
+  for (const n of hops) {
+    const key = `${n.kind} ${n.dev ?? ''}`;
+    const g = groups.get(key);
+    if (g) g.push(n);
+    else groups.set(key, [n]);
   }
-  return undefined;
+  const parts = [...groups.values()].map((g) => nexthopGroupText(g));
+  return `${parts.join('; ')}${hops.length > 1 ? `; the kernel load-shares over the ${hops.length} next hops (ECMP)` : ''}${modes}`;
+}
+
+/** One sentence for next hops of the same kind on the same device. */
+function nexthopGroupText(g: readonly FibNexthop[]): string {
+  const n = g[0];
+  const many = g.length > 1;
+  const which = `next hop${many ? 's' : ''} ${listText(g.map((h) => h.bgpNexthop))}`;
+  const is = many ? 'are' : 'is';
+  switch (n.kind) {
+    case 'direct': return `${which} ${is} on the subnet of ${n.dev ?? 'a local interface'}, so packets go to ${many ? 'them' : 'it'} directly`;
+    case 'vxlan': return `${which} ${is} reached through the VXLAN device ${n.dev ?? ''} to ${many ? 'their VTEPs' : 'its VTEP'} ${listText(g.map((h) => h.gateway))}`;
+    case 'ipip': return `${which} ${is} encapsulated in IPIP over ${n.dev ?? 'tunl0'}`;
+    case 'plain': return `${which} ${is} not on a connected subnet and the pool asks for no encapsulation: routed via ${listText(g.map((h) => h.gateway))}${n.dev ? ` dev ${n.dev}` : ''}`;
+  }
+  return which;
+}
+
+/** "a", "a and b", "a, b and c". */
+function listText(xs: readonly string[]): string {
+  return xs.length <= 1 ? (xs[0] ?? '') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`;
 }
 
 export interface ExplainInputs {

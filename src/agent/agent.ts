@@ -366,6 +366,7 @@ export class Agent {
       nextHopIPv6: identity.ipv6,
       pools: enabledPoolCidrs(view.resources),
       clusterId: identity.clusterId ?? null,
+      maxPaths: o.maxPaths,
       gracefulRestart: { enabled: true, restartTime: o.restartTime, restarting },
       connectRetryTime: CONNECT_RETRY_S,
       backoff: BACKOFF,

@@ -379,7 +379,9 @@ function kernelHint(k: ExplainResult['kernel']): string {
 export function formatExplain(x: ExplainResult, opts: { width?: number } = {}): string {
   const s: string[] = [];
   // Where the address belongs.
-  if (!x.pool) {
+  if (!x.pool && x.route?.best) {
+    s.push(`${x.address} is in no IP pool; it is routed by the BGP route ${x.route.prefix} below.`);
+  } else if (!x.pool) {
     s.push(`${x.address} is in no IP pool, so nexthop does not route it: traffic to it follows the host's other routes${kernelHint(x.kernel)}.`);
   } else {
     let t = `${x.address} is in pool ${x.pool.name} (${x.pool.cidr}; ${encapText(x.pool)})`;

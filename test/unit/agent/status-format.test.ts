@@ -249,6 +249,13 @@ describe('agent/status-format explain', () => {
     ].join('\n'));
   });
 
+  it('explains an address outside every pool that a BGP route covers (a ToR prefix)', () => {
+    const t = formatExplain({ address: '198.51.100.7', route: { ...ROUTES[2], prefix: '198.51.100.0/24' }, problems: [] });
+    const flat = t.replace(/\s+/g, ' ');
+    expect(flat).to.include('198.51.100.7 is in no IP pool; it is routed by the BGP route 198.51.100.0/24 below.');
+    expect(flat).to.not.include('does not route it');
+  });
+
   it('explains an address in a pool that no block covers', () => {
     const t = formatExplain({ address: '10.244.99.4', pool: EXPLAIN_REMOTE.pool, problems: ['no node announces a block containing 10.244.99.4'] });
     expect(t).to.include('in no block any node has announced. No BGP route\ncovers it, so nexthop does not route it: traffic to it follows the host\'s other\nroutes.');
