@@ -63,6 +63,9 @@ interface FamilyTable {
   overLimit: boolean;
 }
 
+/** A path rejected by import policy: its family, prefix and the RejectReason code. */
+export type RejectListener = (family: Family, prefix: string, reason: string) => void;
+
 export interface AdjRibInOptions {
   maxPrefix?: MaxPrefixConfig;
 }
@@ -111,6 +114,11 @@ export class AdjRibIn {
   /** Every rejection since the peer was created, by reason (a counter for metrics). */
   readonly rejectedTotal = new Map<string, number>();
   maxPrefix: MaxPrefixConfig | undefined;
+  /**
+   * Called for every announced path import policy rejects (on arrival and when soft
+   * reconfiguration rejects a stored one), for metrics. Not rate-limited: the owner counts.
+   */
+  onReject: RejectListener | null = null;
 
   constructor(
     readonly peer: RibPeer,
@@ -199,7 +207,10 @@ export class AdjRibIn {
       result.announced++;
       const prefix = flatPrefix(n.prefix);
       const reason = attrReason ?? this.policy.checkPrefix(this.peer, prefix);
-      if (reason !== null) result.rejected++;
+      if (reason !== null) {
+        result.rejected++;
+        this.onReject?.(family, prefix, reason);
+      }
       this.put(t, family, prefix, n.pathId, rec, reason, now, result.changed);
     }
     this.checkLimit(family, t, result);
@@ -258,6 +269,25 @@ export class AdjRibIn {
       action: mp.action,
       notification: { code: CEASE, subcode: CEASE_MAX_PREFIXES, data },
     };
+  }
+
+  /**
+   * RFC 4486 §4 after the limit changed on a live session: every family is checked against the
+   * current max-prefix setting; returns the families now over it (each reported once, as on
+   * arrival of an UPDATE).
+   */
+  recheckLimits(): MaxPrefixExceeded[] {
+    const out: MaxPrefixExceeded[] = [];
+    for (const [family, t] of this.tables) {
+      if (!this.maxPrefix) {
+        t.overLimit = false;
+        continue;
+      }
+      const r: UpdateResult = { changed: [], announced: 0, withdrawn: 0, rejected: 0, endOfRib: null, maxPrefix: null };
+      this.checkLimit(family, t, r);
+      if (r.maxPrefix) out.push(r.maxPrefix);
+    }
+    return out;
   }
 
   /**
@@ -349,6 +379,7 @@ export class AdjRibIn {
         }
         const reason = attrReason ?? this.policy.checkPrefix(this.peer, r.prefix);
         if (reason === r.rejected) continue;
+        if (reason !== null) this.onReject?.(family, r.prefix, reason);
         const route = new Route(this.peer, family, r.prefix, r.pathId, r.attrs, now);
         route.rejected = reason;
         route.stale = r.stale;

@@ -325,6 +325,38 @@ export class UpdateGroup {
     return { toExisting: this.members.size > 1 ? toExisting : [], toNew };
   }
 
+  /**
+   * The UPDATEs that bring a peer holding `had` (per family, prefix → attribute key, see
+   * attributesKey) to this group's Adj-RIB-Out: withdrawals for prefixes it has and the group
+   * does not advertise, announcements for prefixes it lacks or holds with other attributes
+   * (RFC 4271 §9.2: only changes are advertised). Used when a member moves here from another
+   * group on a live session; call after flush() so the Adj-RIB-Out is current.
+   */
+  diffFrom(had: ReadonlyMap<Family, ReadonlyMap<string, string>>): UpdateMessage[] {
+    const out: UpdateMessage[] = [];
+    for (const family of this.tx.families) {
+      const sent = this.sent.get(family) ?? new Map<string, InternedAttributes>();
+      const before = had.get(family) ?? new Map<string, string>();
+      const withdrawals: string[] = [];
+      for (const prefix of before.keys()) if (!sent.has(prefix)) withdrawals.push(prefix);
+      const announce = new Map<InternedAttributes, string[]>();
+      for (const [prefix, attrs] of sent) {
+        if (before.get(prefix) === attrs.key) continue;
+        let list = announce.get(attrs);
+        if (!list) {
+          list = [];
+          announce.set(attrs, list);
+        }
+        list.push(prefix);
+      }
+      const ctx = this.packContext(family);
+      if (withdrawals.length > 0) out.push(...packWithdrawals(family, withdrawals, ctx));
+      // These sets were packed for this group before (they are in its Adj-RIB-Out): they fit.
+      for (const [attrs, prefixes] of announce) out.push(...packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer));
+    }
+    return out;
+  }
+
   /** A member leaves; returns true when the group is now empty (the speaker may drop it). */
   leave(peerId: string): boolean {
     this.members.delete(peerId);

@@ -2,7 +2,10 @@
 // attribute store, import policy, one Adj-RIB-In per peer, the Loc-RIB, and the update groups
 // (Adj-RIBs-Out). RFC 4271 §3.2 / §9: UPDATEs go into Adj-RIBs-In, process() runs the decision
 // process (§9.1) and the dissemination (§9.2) for one round and returns the Loc-RIB changes
-// (for the FIB) and, per update group, the UPDATEs to write to its members.
+// (for the FIB) and, per update group, the UPDATEs to write to its members. Live policy changes:
+// new pools / CLUSTER_ID re-run import (soft reconfiguration inbound), a peer's RFC 4456 client
+// status changes in place (updatePeerRole), and a member whose export profile changed moves to
+// another group receiving only the Adj-RIB-Out difference (moveGroup).
 import type { BgpMessage, Family, UpdateMessage } from '../wire/types';
 import { ImportPolicy, type PeerImportRule } from '../policy/import';
 import type { ExportProfile } from '../policy/export';
@@ -42,8 +45,10 @@ export class Rib {
   private readonly adjIn = new Map<string, AdjRibIn>();
   private readonly groups = new Map<string, UpdateGroup>();
   private readonly groupOf = new Map<string, UpdateGroup>();
+  private currentClusterId: string | null;
 
   constructor(readonly config: RibConfig) {
+    this.currentClusterId = config.clusterId ?? null;
     this.locRib = new LocRib(config, this.store);
     this.importPolicy = new ImportPolicy({ localAs: config.localAs, routerId: config.routerId, clusterId: config.clusterId ?? null, pools: config.pools });
   }
@@ -90,6 +95,91 @@ export class Rib {
   /** Soft reconfiguration inbound (after pools or peer rules changed): re-run import everywhere. */
   reapplyImport(now: number): void {
     for (const a of this.adjIn.values()) a.reapplyImport(now);
+  }
+
+  /** Our CLUSTER_ID now (RFC 4456 §7), null when we are not a reflector. */
+  get clusterId(): string | null {
+    return this.currentClusterId;
+  }
+
+  /**
+   * The enabled pools changed (DESIGN.md cluster rule): every Adj-RIB-In goes through import
+   * again (soft reconfiguration inbound), so a prefix outside the new pools leaves the Loc-RIB,
+   * and the groups, at the next process(). Throws PolicyConfigError on a bad CIDR.
+   */
+  setPools(pools: readonly string[], now: number): void {
+    this.importPolicy.setPools(pools);
+    this.reapplyImport(now);
+  }
+
+  /**
+   * Our CLUSTER_ID changed (RFC 4456 §7): the CLUSTER_LIST loop check (§8) uses the new one, so
+   * import runs again over every Adj-RIB-In. Update groups carry the cluster id in their
+   * profile: the speaker moves each member to its new group (moveGroup), which re-sends the
+   * reflected routes with the new CLUSTER_LIST.
+   */
+  setClusterId(clusterId: string | null, now: number): void {
+    if (clusterId === this.currentClusterId) return;
+    this.currentClusterId = clusterId;
+    this.importPolicy.setIdentity(this.config.localAs, this.config.routerId, clusterId);
+    this.reapplyImport(now);
+  }
+
+  /**
+   * A peer's local role changed on a live session: RFC 4456 §6 client status, the degree of
+   * preference of its routes (RFC 4271 §9.1.1), its node addresses. None of them is negotiated,
+   * so the session stays. Routes learned from the peer are exported differently now (a client's
+   * routes are reflected to everyone, a non-client's only to clients): cached exports of the
+   * peer's routes are dropped and those it is best for are queued again in every group; with a
+   * new preference its destinations are decided again. Returns true when anything changed.
+   */
+  updatePeerRole(peerId: string, role: { rrClient: boolean; importLocalPref: number; nodeAddresses?: readonly string[] }): boolean {
+    const a = this.adjIn.get(peerId);
+    if (!a) throw new UnknownPeerError(peerId, 'updatePeerRole');
+    const p = a.peer;
+    p.nodeAddresses = role.nodeAddresses;
+    if (p.rrClient === role.rrClient && p.importLocalPref === role.importLocalPref) return false;
+    const prefChanged = p.importLocalPref !== role.importLocalPref;
+    p.rrClient = role.rrClient;
+    p.importLocalPref = role.importLocalPref;
+    for (const g of this.groups.values()) g.invalidateExportCache(p);
+    for (const family of a.families()) {
+      for (const r of a.routes(family)) {
+        if (r.rejected !== null) continue;
+        if (prefChanged) this.locRib.touch(r);
+        if (this.locRib.lookup(r.prefix, family)?.best === r) for (const g of this.groups.values()) g.requeue(family, r.prefix, r);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * A member's export profile changed on a live session (RFC 4456 client status, next-hop
+   * handling, export prefixes, our CLUSTER_ID): it moves to the group of its new profile
+   * without a new session. What the peer holds is the old group's Adj-RIB-Out; it is sent only
+   * the difference to the new group's (RFC 4271 §9.2: announcements for what is new or changed,
+   * withdrawals for what it may no longer have) — no End-of-RIB, no re-send of what stays.
+   * `toExisting`: pending changes for the new group's earlier members (send them first).
+   * Not a member yet: joins like joinGroup (toPeer is then the full table).
+   */
+  moveGroup(peerId: string, profile: ExportProfile, tx: GroupTx): { group: UpdateGroup; toExisting: UpdateMessage[]; toPeer: UpdateMessage[]; moved: boolean } {
+    const old = this.groupOf.get(peerId);
+    const key = updateGroupKey(profile, tx);
+    if (!old) {
+      const j = this.joinGroup(peerId, profile, tx);
+      return { group: j.group, toExisting: j.toExisting, toPeer: j.toNew, moved: true };
+    }
+    if (old.key === key) return { group: old, toExisting: [], toPeer: [], moved: false };
+    // The peer's view: what its old group sent (pending changes of that group never reached it).
+    const had = new Map<Family, Map<string, string>>();
+    for (const family of old.tx.families) {
+      const m = new Map<string, string>();
+      for (const [prefix, attrs] of old.sentRoutes(family)) m.set(prefix, attrs.key);
+      had.set(family, m);
+    }
+    const { group, toExisting } = this.joinGroup(peerId, profile, tx); // leaves the old group
+    const toPeer = group.diffFrom(had);
+    return { group, toExisting, toPeer, moved: true };
   }
 
   /**

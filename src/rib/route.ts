@@ -20,18 +20,21 @@ export interface RibPeer {
   readonly asn: number;
   /** BGP Identifier from the peer's OPEN (RFC 4271 §9.1.2.2 f); set per session. */
   routerId: string;
-  /** RFC 4456 §6: this iBGP peer is one of our route-reflector clients. */
-  readonly rrClient: boolean;
+  /**
+   * RFC 4456 §6: this iBGP peer is one of our route-reflector clients. Client status is purely
+   * local export policy, so it may change on a live session (Rib.updatePeerRole).
+   */
+  rrClient: boolean;
   /**
    * RFC 4271 §9.1.1: degree of preference given to routes learned from this eBGP peer
    * (a configured value; LOCAL_PREF received from an external peer is ignored, §5.1.5).
    */
-  readonly importLocalPref: number;
+  importLocalPref: number;
   /**
    * A directly meshed cluster peer's node address(es), for status output. The import check
    * itself uses the PeerImportRule given to ImportPolicy.setPeerRule.
    */
-  readonly nodeAddresses?: readonly string[];
+  nodeAddresses?: readonly string[];
   /**
    * The AS we present to this peer when it differs from the speaker's (a per-peer local AS):
    * the AS-path loop check (RFC 4271 §9.1.2) looks for it too.

@@ -194,15 +194,66 @@ export function sessionConfig(s: SpeakerConfig, p: PeerConfig, restarting: boole
   };
 }
 
-/** Fields whose change needs the session to be reset; the others are applied in place. */
-const IN_PLACE_FIELDS: readonly (keyof PeerConfig)[] = ['importRule', 'nodeAddresses', 'maxPrefix'];
+/**
+ * Fields applied on a live session: they are local policy, not negotiated in the OPEN.
+ * RFC 4456 §6 client status (type) and next-hop handling and export prefixes only change what
+ * we send (the peer moves to another update group and gets the difference); import settings
+ * are re-run over the Adj-RIB-In (soft reconfiguration inbound); maxRestartTime and
+ * importLocalPref are ours alone.
+ */
+const IN_PLACE_FIELDS: readonly (keyof PeerConfig)[] = [
+  'importRule', 'nodeAddresses', 'maxPrefix', 'type', 'keepOriginalNextHop', 'nextHopSelf', 'exportPrefixes',
+  'importLocalPref', 'maxRestartTime',
+];
+
+/**
+ * Fields whose change makes our routes wrong for the peer, or the peer another router: the
+ * session ends with a Hard Reset (RFC 8538 §3) so neither side keeps the other's routes as stale.
+ * AS numbers change AS_PATH, NEXT_HOP and LOCAL_PREF handling (RFC 4271 §5.1); another address
+ * is another peer; turning graceful restart off must not leave routes behind as stale.
+ */
+const HARD_RESET_FIELDS: readonly (keyof PeerConfig)[] = ['peerAs', 'localAs', 'address', 'gracefulRestart'];
+
+/**
+ * How a changed PeerConfig is applied:
+ *  - 'none': nothing changed;
+ *  - 'in-place': only IN_PLACE_FIELDS changed — no NOTIFICATION, no TCP reset;
+ *  - 'graceful-reset': something the OPEN or the TCP connection carries changed (port, password,
+ *    ttlSecurity, families, add-path, hold time, source address, ...): a new session is needed,
+ *    ended so that the peer keeps our routes as stale (RFC 4724 §4.2, RFC 8538 §4) and we keep its;
+ *  - 'hard-reset': a HARD_RESET_FIELDS field changed.
+ */
+export type PeerChange = 'none' | 'in-place' | 'graceful-reset' | 'hard-reset';
+
+/** JSON with object keys sorted at every level; undefined members left out (absent = undefined). */
+function stableJson(v: unknown): string {
+  if (v === undefined) return 'null';
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`).join(',')}}`;
+}
+
+function canonical(c: PeerConfig, drop: readonly (keyof PeerConfig)[]): string {
+  const o: Record<string, unknown> = { ...c };
+  for (const f of drop) delete o[f];
+  if (typeof o.address === 'string') o.address = canonicalIP(o.address) ?? o.address;
+  return stableJson(o);
+}
+
+export function classifyPeerChange(prev: PeerConfig, next: PeerConfig): PeerChange {
+  for (const f of HARD_RESET_FIELDS) {
+    const a = f === 'address' ? canonicalIP(prev.address) : prev[f];
+    const b = f === 'address' ? canonicalIP(next.address) : next[f];
+    if (stableJson(a) !== stableJson(b)) return 'hard-reset';
+  }
+  if (canonical(prev, IN_PLACE_FIELDS) !== canonical(next, IN_PLACE_FIELDS)) return 'graceful-reset';
+  return canonical(prev, []) === canonical(next, []) ? 'none' : 'in-place';
+}
 
 /** True when `next` differs from `prev` only in fields that can change without a reset. */
 export function changeableInPlace(prev: PeerConfig, next: PeerConfig): boolean {
-  const strip = (c: PeerConfig): string => {
-    const o: Record<string, unknown> = { ...c };
-    for (const f of IN_PLACE_FIELDS) delete o[f];
-    return JSON.stringify(o, Object.keys(o).sort());
-  };
-  return strip(prev) === strip(next);
+  const c = classifyPeerChange(prev, next);
+  return c === 'none' || c === 'in-place';
 }

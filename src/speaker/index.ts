@@ -3,4 +3,5 @@
 export { Speaker } from './speaker';
 export type { OriginateOptions, StopOptions } from './speaker';
 export * from './types';
-export { exportProfile, importRule, sessionConfig, validatePeerConfig, validateSpeakerConfig } from './config';
+export { classifyPeerChange, exportProfile, importRule, sessionConfig, validatePeerConfig, validateSpeakerConfig } from './config';
+export type { PeerChange } from './config';

@@ -5,6 +5,10 @@
 // touched concurrently. UPDATEs are applied to the Adj-RIB-In as they arrive; the decision process
 // and the dissemination run once per burst (a "processing round", scheduled with setImmediate),
 // and each round's Loc-RIB changes go to the onLocRibChange listeners (the dataplane) in one batch.
+// Configuration changes are applied live where BGP allows (updatePeer, setPools, setClusterId):
+// local policy without touching the session, the rest with a graceful (RFC 8538 §4) or, when our
+// routes become wrong for the peer, a hard (§3) reset. onPeerEvent reports NOTIFICATIONs and
+// import rejections for metrics.
 //
 // RFC 4271 §9 (UPDATE handling, decision, dissemination), §8 (sessions, via the transport);
 // RFC 2918 / RFC 7313 (route refresh in and out); RFC 4486 §4 (max-prefix Cease subcode 1);
@@ -18,22 +22,27 @@ import type { BgpMessage, Family, PathAttributes, RouteRefreshMessage, UpdateMes
 import { familyOf } from '../wire/family';
 import { canonicalIP, formatCidr, parseCidr } from '../lib/ip';
 import { BgpListener, PeerConnection, serialQueue, type Enqueue, type PeerEvent, type SessionEndpoints } from '../transport';
-import type { NegotiatedSession } from '../session/types';
+import type { DownReason, NegotiatedSession } from '../session/types';
 import { Rib } from '../rib/rib';
 import type { AdjRibIn, MaxPrefixExceeded, UpdateResult } from '../rib/adj-rib-in';
 import { GracefulRestartReceiver, SelectionDeferral, type GracefulRestartCapability, type RestartPlan } from '../rib/graceful-restart';
 import { ribPeer, type RibPeer } from '../rib/route';
+import type { GroupTx } from '../rib/adj-rib-out';
 import { ROUTE_REFRESH_BORR, ROUTE_REFRESH_EORR, ROUTE_REFRESH_NORMAL } from '../rib/adj-rib-out';
 import type { LocRibChange } from '../rib/loc-rib';
 import {
-  DEFAULT_SELECTION_DEFERRAL_MS, DEFAULT_STALE_PATH_TIME_MS, changeableInPlace, exportProfile, grEnabled, importRule,
-  peerFamilies, peerLocalAs, ribPeerInit, sessionConfig, validatePeerConfig, validateSpeakerConfig,
+  DEFAULT_SELECTION_DEFERRAL_MS, DEFAULT_STALE_PATH_TIME_MS, classifyPeerChange, exportProfile, grEnabled, importRule,
+  peerFamilies, peerLocalAs, ribPeerInit, sessionConfig, validatePeerConfig, validateSpeakerConfig, type PeerChange,
 } from './config';
 import { longestMatch, pathView, routeView } from './views';
+import { DEFAULT_OUTPUT_QUEUE_LIMIT, PeerOutbox, resyncMessages, type OutputSink } from './outbox';
+import { encodeMessage } from '../wire';
+import { endOfRib } from '../wire/eor';
+import type { UpdateGroup } from '../rib/adj-rib-out';
 import {
   SpeakerConfigError, UnknownPeerNameError,
   type ExplainView, type FamilyCounts, type PathView, type PeerConfig, type PeerStatusView, type RouteChange, type RouteChangeBatch,
-  type RouteView, type SpeakerConfig, type SpeakerLog,
+  type RouteView, type SpeakerConfig, type SpeakerLog, type SpeakerPeerEvent,
 } from './types';
 
 /** RFC 4486 §4 Cease subcodes used here. */
@@ -48,9 +57,17 @@ const CEASE_ADMIN_SHUTDOWN = 2;
  */
 const ROUND_MAX_DESTINATIONS = 2048;
 const CEASE_PEER_DECONFIGURED = 3;
+/** RFC 4486 §4 Cease subcode 6, Other Configuration Change: a PeerConfig change needs a new session. */
+const CEASE_OTHER_CONFIG_CHANGE = 6;
+const CEASE = 6;
+/** RFC 8538 §3: Cease subcode 9, Hard Reset. */
+const CEASE_HARD_RESET = 9;
 
 interface PeerEntry {
+  /** The configuration in effect. */
   cfg: PeerConfig;
+  /** The last configuration asked for (updatePeer), applied by a queued job. */
+  desired: PeerConfig;
   conn: PeerConnection;
   rib: RibPeer;
   adjIn: AdjRibIn;
@@ -63,13 +80,18 @@ interface PeerEntry {
   joined: boolean;
   endOfRibSent: boolean;
   endOfRibReceived: Set<Family>;
-  /** Messages waiting for the socket to drain (RFC 4271 has no flow control; TCP does). */
-  outbox: BgpMessage[];
+  /**
+   * Encoded messages waiting for the socket to drain (RFC 4271 has no flow control; TCP does),
+   * bounded in bytes; past the bound the peer is caught up with a diff (src/speaker/outbox.ts).
+   */
+  outbox: PeerOutbox;
   since: number;
   grTimer: NodeJS.Timeout | null;
   restartTimer: NodeJS.Timeout | null;
   maxPrefixExceeded: { family: Family; limit: number; count: number } | null;
   removed: boolean;
+  /** Flaps of the connections this peer had before a reset for a configuration change. */
+  flapsCarried: number;
 }
 
 export interface StopOptions {
@@ -99,6 +121,7 @@ export class Speaker {
   /** Canonical local address of each listener, same order. */
   private readonly listenAddresses: string[] = [];
   private readonly changeListeners: ((batch: RouteChangeBatch) => void)[] = [];
+  private readonly peerEventListeners: ((ev: SpeakerPeerEvent) => void)[] = [];
   private readonly log: SpeakerLog;
   private readonly clock = (): number => performance.now();
   private readonly epochOffset = Date.now() - performance.now();
@@ -109,11 +132,22 @@ export class Speaker {
   private processScheduled = false;
   private started = false;
   private stopped = false;
-  /** Rounds run and changes reported, for tests and metrics. */
-  readonly counters = { rounds: 0, changesReported: 0, updatesReceived: 0, jobErrors: 0 };
+  /**
+   * Rounds run and changes reported, for tests and metrics. messagesEncoded / messagesWritten:
+   * outgoing UPDATE and ROUTE-REFRESH messages encoded vs written to peers (an update group
+   * encodes once for all its members); resyncs: slow peers caught up with a diff after their
+   * queue overflowed.
+   */
+  readonly counters = { rounds: 0, changesReported: 0, updatesReceived: 0, jobErrors: 0, messagesEncoded: 0, messagesWritten: 0, resyncs: 0 };
+  /** Encoded full tables, keyed by the group's cached table (same array while its Adj-RIB-Out is unchanged). */
+  private readonly encodedTables = new WeakMap<readonly UpdateMessage[], Buffer[]>();
 
   constructor(config: SpeakerConfig) {
     validateSpeakerConfig(config);
+    const limit = config.outputQueueLimitBytes;
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 4096)) {
+      throw new SpeakerConfigError('outputQueueLimitBytes', `must be an integer of at least 4096 bytes, got ${limit}`);
+    }
     this.config = { ...config };
     this.log = config.log ?? (() => { /* silent */ });
     this.enqueue = serialQueue((e) => {
@@ -202,29 +236,103 @@ export class Speaker {
     });
   }
 
-  /** Applies a changed configuration: in place when only import settings changed, else a reset. */
-  updatePeer(cfg: PeerConfig): void {
+  /**
+   * Applies a changed configuration of a live peer (see classifyPeerChange):
+   *  - local policy — type / RFC 4456 client status, next-hop handling, export prefixes, import
+   *    rule, node addresses, max-prefix, import preference — IN PLACE: no NOTIFICATION, no TCP
+   *    reset. Import runs again over the Adj-RIB-In (soft reconfiguration inbound); when the
+   *    export profile changed, the peer moves to its new update group and is sent only the
+   *    difference (RFC 4271 §9.2);
+   *  - what the OPEN or the TCP connection carries (port, password, ttlSecurity, families, hold
+   *    time, source address, ...): a new session, ended so that a graceful-restart peer keeps our
+   *    routes as stale and we keep its (RFC 8538 §4 Cease without Hard Reset when the N bit was
+   *    negotiated, else RFC 4724 §4.2 a dropped TCP connection), then refreshed by both tables;
+   *  - AS numbers, address, graceful restart on/off: Cease/Other Configuration Change with Hard
+   *    Reset (RFC 8538 §3), both sides flush (our routes would be wrong for the peer).
+   * Returns what it does.
+   */
+  updatePeer(cfg: PeerConfig): PeerChange {
     validatePeerConfig(cfg);
     const e = this.peers.get(cfg.name);
     if (!e) throw new UnknownPeerNameError(cfg.name, 'updatePeer');
-    if (changeableInPlace(e.cfg, cfg)) {
-      this.enqueue(() => {
-        e.cfg = { ...cfg };
-        this.rib.addPeer(e.rib, importRule(cfg), { maxPrefix: cfg.maxPrefix ? { limit: cfg.maxPrefix.limit, action: cfg.maxPrefix.action } : undefined });
-        // Soft reconfiguration inbound: the stored routes go through the new rule.
-        e.adjIn.reapplyImport(this.clock());
-        this.scheduleProcess();
-      });
-      return;
+    const next = { ...cfg };
+    // Against the last configuration asked for: earlier updates may still wait in the queue.
+    const change = classifyPeerChange(e.desired, next);
+    if (change === 'none') return change;
+    e.desired = next;
+    if (next.type === 'rr-client' && !this.config.clusterId) {
+      this.log('warn', `peer ${cfg.name} is a route-reflector client but no clusterId is configured: routes are not reflected (RFC 4456 §7)`);
     }
     this.enqueue(() => {
-      this.closePeer(e, 'deconfigured', 'configuration changed');
-      this.peers.delete(cfg.name);
+      // The entry now (a hard reset queued before this replaced it).
+      const cur = this.peers.get(cfg.name);
+      if (!cur || cur.removed) return;
+      const how = classifyPeerChange(cur.cfg, next);
+      if (how === 'none') return;
+      this.log('info', `peer ${cfg.name}: configuration changed, ${how === 'in-place' ? 'applied in place' : how === 'graceful-reset' ? 'new session with graceful restart' : 'new session (Hard Reset)'}`);
+      if (how === 'hard-reset') {
+        this.closePeer(cur, 'reconfigured', 'configuration changed');
+        this.peers.delete(cfg.name);
+        const n = this.createPeer(next);
+        if (this.started) n.conn.start();
+        return;
+      }
+      this.applyInPlace(cur, next, how === 'in-place');
+      if (how === 'graceful-reset') this.resetGracefully(cur);
     });
+    return change;
+  }
+
+  /**
+   * The enabled IP pools changed (DESIGN.md: cluster routes must lie inside one). Import runs
+   * again over every Adj-RIB-In (soft reconfiguration inbound): a prefix outside the new pools
+   * leaves the Loc-RIB (the change stream reports it withdrawn) and our Adj-RIBs-Out; one inside
+   * them now is accepted. No session is reset.
+   */
+  setPools(pools: readonly string[]): void {
+    validateSpeakerConfig({ ...this.config, pools: [...pools] });
+    const next = pools.map((p) => formatCidr(parseCidr(p, true)!));
     this.enqueue(() => {
-      const n = this.createPeer({ ...cfg });
-      if (this.started) n.conn.start();
+      if (this.stopped) return;
+      this.config.pools = next;
+      this.rib.setPools(next, this.clock());
+      this.scheduleProcess();
     });
+  }
+
+  /**
+   * Our CLUSTER_ID changed, or we became (or stopped being) a route reflector (RFC 4456 §7).
+   * Import runs again (the §8 CLUSTER_LIST loop check uses the new id); every Established peer
+   * moves to the update group of its new profile and is sent the difference: reflected routes
+   * again with the new CLUSTER_LIST, withdrawals of what is no longer reflected. No session is
+   * reset.
+   */
+  setClusterId(clusterId: string | null): void {
+    validateSpeakerConfig({ ...this.config, clusterId });
+    this.enqueue(() => {
+      if (this.stopped || (this.config.clusterId ?? null) === clusterId) return;
+      this.log('info', `cluster id ${this.config.clusterId ?? 'none'} -> ${clusterId ?? 'none'}`);
+      this.config.clusterId = clusterId;
+      this.rib.setClusterId(clusterId, this.clock());
+      if (!clusterId && [...this.peers.values()].some((p) => p.cfg.type === 'rr-client')) {
+        this.log('warn', 'route-reflector clients are configured but no clusterId: routes are not reflected (RFC 4456 §7)');
+      }
+      for (const p of this.peers.values()) this.regroup(p);
+      this.scheduleProcess();
+    });
+  }
+
+  /**
+   * Subscribes to peer events for metrics: NOTIFICATIONs sent and received, routes rejected by
+   * import policy (SpeakerPeerEvent). Listeners run on the speaker's queue; keep them cheap.
+   * Returns an unsubscribe.
+   */
+  onPeerEvent(listener: (ev: SpeakerPeerEvent) => void): () => void {
+    this.peerEventListeners.push(listener);
+    return () => {
+      const i = this.peerEventListeners.indexOf(listener);
+      if (i >= 0) this.peerEventListeners.splice(i, 1);
+    };
   }
 
   /** Removes a peer: Cease / Peer De-configured (RFC 4486), its routes are withdrawn. */
@@ -232,7 +340,10 @@ export class Speaker {
     const e = this.peers.get(name);
     if (!e) throw new UnknownPeerNameError(name, 'removePeer');
     this.enqueue(() => {
-      this.closePeer(e, 'deconfigured');
+      // The entry now: a queued hard reset (updatePeer) may have replaced `e`.
+      const cur = this.peers.get(name);
+      if (!cur) return;
+      this.closePeer(cur, 'deconfigured');
       this.peers.delete(name);
     });
   }
@@ -263,6 +374,14 @@ export class Speaker {
   originate(prefix: string, opts: OriginateOptions = {}): void {
     const c = parseCidr(prefix, true);
     if (!c) throw new SpeakerConfigError('prefix', `'${prefix}' is not a CIDR with host bits clear`);
+    const u32 = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
+    // RFC 1997: a community is 4 octets; RFC 8092: a large community is three 4-octet values.
+    for (const v of opts.communities ?? []) if (!u32(v)) throw new SpeakerConfigError('communities', `${v} is not a 32-bit community (RFC 1997)`);
+    for (const l of opts.largeCommunities ?? []) {
+      if (l.length !== 3 || !l.every(u32)) throw new SpeakerConfigError('largeCommunities', `${JSON.stringify(l)} is not three 32-bit values (RFC 8092)`);
+    }
+    if (opts.med !== undefined && !u32(opts.med)) throw new SpeakerConfigError('med', `${opts.med} is not a 32-bit MED`);
+    if (opts.localPref !== undefined && !u32(opts.localPref)) throw new SpeakerConfigError('localPref', `${opts.localPref} is not a 32-bit LOCAL_PREF`);
     const attrs: PathAttributes = { origin: 0, asPath: [] };
     if (opts.communities?.length) attrs.communities = [...opts.communities];
     if (opts.largeCommunities?.length) attrs.largeCommunities = opts.largeCommunities.map((l) => [...l] as [number, number, number]);
@@ -352,11 +471,46 @@ export class Speaker {
     const adjIn = this.rib.addPeer(rp, importRule(cfg), {
       maxPrefix: cfg.maxPrefix ? { limit: cfg.maxPrefix.limit, action: cfg.maxPrefix.action } : undefined,
     });
+    const entry = {} as PeerEntry;
+    Object.assign(entry, {
+      cfg,
+      desired: cfg,
+      conn: null as unknown as PeerConnection,
+      rib: rp,
+      adjIn,
+      gr: new GracefulRestartReceiver(cfg.name, this.config.gracefulRestart?.stalePathTimeMs ?? DEFAULT_STALE_PATH_TIME_MS),
+      session: null,
+      endpoints: null,
+      families: peerFamilies(cfg),
+      joined: false,
+      endOfRibSent: false,
+      endOfRibReceived: new Set<Family>(),
+      outbox: new PeerOutbox(this.config.outputQueueLimitBytes ?? DEFAULT_OUTPUT_QUEUE_LIMIT),
+      since: Date.now(),
+      grTimer: null,
+      restartTimer: null,
+      maxPrefixExceeded: null,
+      removed: false,
+      flapsCarried: 0,
+    } satisfies PeerEntry);
+    adjIn.onReject = (family, prefix, reason) => {
+      if (this.peerEventListeners.length > 0) this.emitPeerEvent({ peer: entry.cfg.name, kind: 'route-rejected', reason, prefix, family });
+    };
+    entry.conn = this.newConnection(entry);
+    this.peers.set(cfg.name, entry);
+    return entry;
+  }
+
+  /**
+   * The transport and FSM of a peer for its current configuration. Events of a connection that
+   * was replaced (resetGracefully) are dropped, except that its NOTIFICATIONs still count.
+   */
+  private newConnection(entry: PeerEntry): PeerConnection {
+    const cfg = entry.cfg;
     const restarting = this.restarting && (this.deferral === null || !this.deferral.finished(this.clock()));
     // RFC 4724 §4.1: a peer configured while selection is deferred is waited for too.
     if (restarting && this.deferral) this.deferral.expect(cfg.name);
-    const entry = {} as PeerEntry;
-    const conn = new PeerConnection({
+    const conn: PeerConnection = new PeerConnection({
       session: sessionConfig(this.config, cfg, restarting),
       transport: {
         remoteAddress: cfg.address,
@@ -368,29 +522,79 @@ export class Speaker {
       listener: this.listenerFor(cfg.address),
       enqueue: this.enqueue,
       clock: this.clock,
-      onEvent: (ev) => this.onPeerEvent(entry, ev),
+      onEvent: (ev) => {
+        if (ev.type === 'down') this.reportNotification(entry.cfg.name, ev.reason);
+        if (entry.conn === conn) this.handlePeerEvent(entry, ev);
+      },
     });
-    Object.assign(entry, {
-      cfg,
-      conn,
-      rib: rp,
-      adjIn,
-      gr: new GracefulRestartReceiver(cfg.name, this.config.gracefulRestart?.stalePathTimeMs ?? DEFAULT_STALE_PATH_TIME_MS),
-      session: null,
-      endpoints: null,
-      families: peerFamilies(cfg),
-      joined: false,
-      endOfRibSent: false,
-      endOfRibReceived: new Set<Family>(),
-      outbox: [],
-      since: Date.now(),
-      grTimer: null,
-      restartTimer: null,
-      maxPrefixExceeded: null,
-      removed: false,
-    } satisfies PeerEntry);
-    this.peers.set(cfg.name, entry);
-    return entry;
+    return conn;
+  }
+
+  /**
+   * Local policy of a live peer changed (see updatePeer): the import rule and max-prefix are
+   * replaced and import runs again over the Adj-RIB-In (soft reconfiguration inbound); the
+   * peer's RFC 4456 client status and preference change in the RIB (its routes are exported
+   * again where that matters); with `regroup` (the session stays), it moves to the update group
+   * of its new export profile and gets the difference, and a lowered max-prefix limit is checked
+   * against what it sent (RFC 4486 §4).
+   */
+  private applyInPlace(e: PeerEntry, cfg: PeerConfig, regroup: boolean): void {
+    e.cfg = cfg;
+    const role = ribPeer(ribPeerInit(this.config, cfg));
+    this.rib.addPeer(e.rib, importRule(cfg), { maxPrefix: cfg.maxPrefix ? { limit: cfg.maxPrefix.limit, action: cfg.maxPrefix.action } : undefined });
+    this.rib.updatePeerRole(cfg.name, { rrClient: role.rrClient, importLocalPref: role.importLocalPref, nodeAddresses: role.nodeAddresses });
+    e.adjIn.reapplyImport(this.clock());
+    if (!cfg.maxPrefix) e.maxPrefixExceeded = null;
+    // RFC 4486 §4: a lower limit applies to what the peer has already sent.
+    if (e.session && regroup) for (const over of e.adjIn.recheckLimits()) this.onMaxPrefix(e, over);
+    if (regroup) this.regroup(e);
+    this.scheduleProcess();
+  }
+
+  /**
+   * Replaces the peer's connection for a configuration the OPEN or TCP carries, as a graceful
+   * restart where the session allows it: RFC 8538 §4 — with the N bit, a NOTIFICATION other than
+   * Hard Reset keeps the routes on both sides as stale (Cease / Other Configuration Change,
+   * RFC 4486 §4); RFC 4724 §4.2 — with graceful restart but no N bit, only a TCP failure does, so
+   * the connection is dropped without NOTIFICATION. Without graceful restart: Cease / Other
+   * Configuration Change with Hard Reset. The Adj-RIB-In and update group state stay with the
+   * peer; the new session refreshes both tables and End-of-RIB ends the stale period.
+   */
+  private resetGracefully(e: PeerEntry): void {
+    const old = e.conn;
+    const s = e.session;
+    e.flapsCarried += old.status().flaps + (s ? 1 : 0);
+    const gr = s !== null && s.gracefulRestart !== null && grEnabled(this.config, e.cfg);
+    if (gr && s!.gracefulRestart!.notification) old.close({ subcode: CEASE_OTHER_CONFIG_CHANGE, communication: 'configuration changed', hardReset: false });
+    else if (gr) old.abort();
+    else old.close({ subcode: CEASE_OTHER_CONFIG_CHANGE, communication: 'configuration changed', hardReset: true });
+    // The old connection's events are dropped from now on: its end is handled here.
+    if (s) this.onDown(e, gr, 'configuration changed: new session');
+    if (e.restartTimer) clearTimeout(e.restartTimer);
+    e.restartTimer = null;
+    e.conn = this.newConnection(e);
+    e.since = Date.now();
+    if (this.started) e.conn.start();
+  }
+
+  /** Reports the NOTIFICATION that ended a session, if one did, to the peer event listeners. */
+  private reportNotification(peer: string, reason: DownReason): void {
+    const n = reason.notification;
+    if (!n || this.peerEventListeners.length === 0) return;
+    const kind = reason.kind === 'notification-received' ? 'notification-received' : 'notification-sent';
+    const ev: SpeakerPeerEvent = { peer, kind, code: n.code, subcode: n.subcode };
+    if (n.code === CEASE && n.subcode === CEASE_HARD_RESET && n.data.length >= 2) ev.hardResetOf = { code: n.data[0], subcode: n.data[1] };
+    this.emitPeerEvent(ev);
+  }
+
+  private emitPeerEvent(ev: SpeakerPeerEvent): void {
+    for (const l of [...this.peerEventListeners]) {
+      try {
+        l(ev);
+      } catch (err) {
+        this.log('error', `peer event listener failed: ${(err as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -398,16 +602,16 @@ export class Speaker {
    * 4724 §4.2); 'shutdown' / 'deconfigured': Cease with Hard Reset (RFC 8538 §3) so the peer
    * flushes our routes. Either way the peer's routes leave our Loc-RIB at the next round.
    */
-  private closePeer(e: PeerEntry, how: 'graceful' | 'shutdown' | 'deconfigured', message?: string): void {
+  private closePeer(e: PeerEntry, how: 'graceful' | 'shutdown' | 'deconfigured' | 'reconfigured', message?: string): void {
     if (e.removed) return;
     e.removed = true;
     if (e.grTimer) clearTimeout(e.grTimer);
     if (e.restartTimer) clearTimeout(e.restartTimer);
-    e.outbox = [];
+    e.outbox.clear();
     if (how === 'graceful') e.conn.abort();
     else {
       e.conn.close({
-        subcode: how === 'deconfigured' ? CEASE_PEER_DECONFIGURED : CEASE_ADMIN_SHUTDOWN,
+        subcode: how === 'deconfigured' ? CEASE_PEER_DECONFIGURED : how === 'reconfigured' ? CEASE_OTHER_CONFIG_CHANGE : CEASE_ADMIN_SHUTDOWN,
         communication: message,
         hardReset: true,
       });
@@ -419,7 +623,7 @@ export class Speaker {
 
   // --- internals: events --------------------------------------------------------------------------
 
-  private onPeerEvent(e: PeerEntry, ev: PeerEvent): void {
+  private handlePeerEvent(e: PeerEntry, ev: PeerEvent): void {
     if (e.removed) return;
     switch (ev.type) {
       case 'state':
@@ -519,8 +723,12 @@ export class Speaker {
     this.log('info', `peer ${e.cfg.name} asked for a route refresh of ${family}`);
     const { toGroup, toPeer } = this.rib.routeRefresh(e.cfg.name, family, e.session?.enhancedRouteRefresh ?? false);
     const g = this.rib.group(e.cfg.name);
-    if (toGroup.length > 0 && g) for (const m2 of g.members) { const p = this.peers.get(m2); if (p) this.sendTo(p, toGroup); }
-    this.sendTo(e, toPeer);
+    if (toGroup.length > 0 && g) this.sendToGroup(g, g.members, toGroup);
+    // toPeer is [BoRR,] the group's cached table [, EoRR] (RFC 7313 §4): the table goes out from
+    // the group's encoded cache, framed by the markers.
+    const framed = toPeer.length >= 2 && toPeer[0].type === 'route-refresh';
+    if (g && g.tx.families.includes(family)) this.sendTable(e, g, family, framed ? [toPeer[0]] : [], framed ? [toPeer[toPeer.length - 1]] : []);
+    else this.sendTo(e, toPeer);
   }
 
   private onDown(e: PeerEntry, graceful: boolean, text: string): void {
@@ -528,7 +736,7 @@ export class Speaker {
     this.log('info', `peer ${e.cfg.name} down: ${text}${graceful ? ' (keeping its routes as stale, RFC 4724)' : ''}`);
     this.rib.leaveGroup(e.cfg.name);
     e.joined = false;
-    e.outbox = [];
+    e.outbox.clear();
     e.session = null;
     e.endpoints = null;
     const plan = graceful && grEnabled(this.config, e.cfg)
@@ -575,22 +783,27 @@ export class Speaker {
     if (this.restarting) return;
     const s = e.session;
     const profile = exportProfile(this.config, e.cfg, e.endpoints?.localAddress ?? null);
-    const { group, toExisting, toNew } = this.rib.joinGroup(e.cfg.name, profile, {
-      families: s.families,
-      as4: s.as4,
-      addPath: s.addPath.send,
-      extendedMessage: s.extendedMessage,
-    });
+    // toNew is the group's cached table per family + End-of-RIB; sendTable writes the same
+    // table from its encoded cache instead of encoding it again for each joining member.
+    const { group, toExisting } = this.rib.joinGroup(e.cfg.name, profile, groupTx(s));
     e.joined = true;
-    if (toExisting.length > 0) {
-      for (const m of group.members) {
-        if (m === e.cfg.name) continue;
-        const p = this.peers.get(m);
-        if (p) this.sendTo(p, toExisting);
-      }
-    }
-    this.sendTo(e, toNew);
+    this.sendToGroup(group, group.members, toExisting, e.cfg.name);
+    for (const family of group.tx.families) this.sendTable(e, group, family);
     e.endOfRibSent = true;
+  }
+
+  /**
+   * The peer's export profile changed on a live session (RFC 4456 client status, next-hop
+   * handling, export prefixes, our CLUSTER_ID): it moves to its new update group and is sent the
+   * difference between what it has and what the new group advertises — nothing when equal.
+   */
+  private regroup(e: PeerEntry): void {
+    if (!e.joined || !e.session || e.removed) return;
+    const profile = exportProfile(this.config, e.cfg, e.endpoints?.localAddress ?? null);
+    const r = this.rib.moveGroup(e.cfg.name, profile, groupTx(e.session));
+    if (!r.moved) return;
+    this.sendToGroup(r.group, r.group.members, r.toExisting, e.cfg.name);
+    this.sendTo(e, r.toPeer);
   }
 
   // --- internals: processing rounds -------------------------------------------------------------
@@ -613,12 +826,8 @@ export class Speaker {
     const deferral = this.deferral;
     const deferred = deferral ? (f: Family) => deferral.isDeferred(f, now) : undefined;
     const { changes, outputs } = this.rib.process(deferred);
-    for (const o of outputs) {
-      for (const m of o.members) {
-        const p = this.peers.get(m);
-        if (p && p.joined) this.sendTo(p, o.messages);
-      }
-    }
+    // RFC 4271 §9.2: each group's UPDATEs are encoded once; every member gets the same Buffers.
+    for (const o of outputs) this.sendToGroup(o.group, o.members, o.messages);
     if (deferral && deferral.finished(now)) {
       // RFC 4724 §4.1: selection done; now send every peer our table and End-of-RIB.
       this.deferral = null;
@@ -653,32 +862,122 @@ export class Speaker {
 
   // --- internals: output --------------------------------------------------------------------------
 
+  /** Sends messages meant for one peer only (encoded for it). Group output goes through sendToGroup. */
   private sendTo(e: PeerEntry, msgs: readonly BgpMessage[]): void {
     if (msgs.length === 0 || e.removed || !e.session) return;
-    if (e.outbox.length > 0) {
-      for (const m of msgs) e.outbox.push(m);
+    const { messages, encoded } = this.encodeAll(msgs, (m) => e.conn.encode(m as UpdateMessage | RouteRefreshMessage), e.cfg.name);
+    this.writeTo(e, messages, encoded);
+  }
+
+  /**
+   * Sends a group's messages to the given members: encoded ONCE with the group's context (equal
+   * for all members by construction of the group) and the same Buffers written to each.
+   */
+  private sendToGroup(group: UpdateGroup, members: Iterable<string>, msgs: readonly BgpMessage[], except?: string): void {
+    if (msgs.length === 0) return;
+    let targets: PeerEntry[] | null = null;
+    for (const m of members) {
+      if (m === except) continue;
+      const p = this.peers.get(m);
+      if (p && p.joined && !p.removed && p.session) (targets ??= []).push(p);
+    }
+    if (!targets) return;
+    const ctx = group.codecContext();
+    const { messages, encoded } = this.encodeAll(msgs, (m) => encodeMessage(m, ctx), group.key);
+    for (const p of targets) this.writeTo(p, messages, encoded);
+  }
+
+  /**
+   * The group's full table of `family` to one member, between `before` and `after` (default:
+   * End-of-RIB after it, RFC 4724 §2, for a joining member; BoRR / EoRR for a route refresh,
+   * RFC 7313 §4). The table's encoding is cached per group and Adj-RIB-Out version (the group's
+   * cached table array), so N members joining cost one encoding, queued as shared Buffers.
+   */
+  private sendTable(e: PeerEntry, group: UpdateGroup, family: Family, before: BgpMessage[] = [], after: BgpMessage[] = [endOfRib(family)]): void {
+    const table = group.table(family, false);
+    let encoded = this.encodedTables.get(table);
+    if (!encoded) {
+      const ctx = group.codecContext();
+      encoded = this.encodeAll(table, (m) => encodeMessage(m, ctx), group.key).encoded;
+      // A message that failed to encode was logged and left out; keep the pairs aligned.
+      if (encoded.length !== table.length) return this.sendTo(e, [...before, ...table, ...after]);
+      this.encodedTables.set(table, encoded);
+    }
+    this.sendTo(e, before);
+    this.writeTo(e, table, encoded, true);
+    this.sendTo(e, after);
+  }
+
+  private encodeAll(msgs: readonly BgpMessage[], encode: (m: BgpMessage) => Buffer, who: string): { messages: BgpMessage[]; encoded: Buffer[] } {
+    const messages: BgpMessage[] = [];
+    const encoded: Buffer[] = [];
+    for (const m of msgs) {
+      try {
+        encoded.push(encode(m));
+        messages.push(m);
+      } catch (err) {
+        this.log('error', `${who}: cannot encode ${m.type}: ${(err as Error).message}`, { message: describeMessage(m) });
+      }
+    }
+    this.counters.messagesEncoded += encoded.length;
+    return { messages, encoded };
+  }
+
+  private sinkOf(e: PeerEntry): OutputSink {
+    return {
+      write: (b) => {
+        this.counters.messagesWritten++;
+        return e.conn.sendEncoded(b);
+      },
+    };
+  }
+
+  private writeTo(e: PeerEntry, messages: readonly BgpMessage[], encoded: readonly Buffer[], shared = false): void {
+    if (messages.length === 0 || e.removed || !e.session) return;
+    const wasInSync = !e.outbox.outOfSync;
+    try {
+      e.outbox.send(this.sinkOf(e), messages, encoded, shared);
+    } catch (err) {
+      this.log('error', `peer ${e.cfg.name}: cannot send: ${(err as Error).message}`);
       return;
     }
-    for (let i = 0; i < msgs.length; i++) {
-      let ok: boolean;
-      try {
-        ok = e.conn.send(msgs[i] as UpdateMessage | RouteRefreshMessage);
-      } catch (err) {
-        this.log('error', `peer ${e.cfg.name}: cannot send ${msgs[i].type}: ${(err as Error).message}`, { message: describeMessage(msgs[i]) });
-        continue;
-      }
-      if (!ok) {
-        // Above the socket's high-water mark: keep the rest until 'drain'.
-        for (let j = i + 1; j < msgs.length; j++) e.outbox.push(msgs[j]);
-        return;
-      }
+    if (wasInSync && e.outbox.outOfSync) {
+      this.log('warn', `peer ${e.cfg.name}: output queue over ${e.outbox.limitBytes} bytes while the socket is congested: dropping updates, the peer is resynchronized when it drains`);
     }
   }
 
+  /** The socket drained: write what is queued; a peer out of sync then gets its resync diff. */
   private flushOutbox(e: PeerEntry): void {
-    const pending = e.outbox;
-    e.outbox = [];
-    this.sendTo(e, pending);
+    if (e.removed || !e.session) return;
+    try {
+      const sink = this.sinkOf(e);
+      if (e.outbox.pump(sink) !== 'resync-needed') return;
+      const dirty = e.outbox.takeResync();
+      const group = this.rib.group(e.cfg.name);
+      // Not in a group: nothing advertised to bring up to date; the held markers still go out.
+      if (!group) return void e.outbox.resync(sink, []);
+      const msgs = resyncMessages(group, dirty);
+      const ctx = group.codecContext();
+      const { encoded } = this.encodeAll(msgs, (m) => encodeMessage(m, ctx), group.key);
+      this.counters.resyncs++;
+      this.log('info', `peer ${e.cfg.name}: resynchronized after its output queue overflowed (${msgs.length} UPDATEs for ${[...dirty.values()].reduce((n, s) => n + s.size, 0)} prefixes)`);
+      e.outbox.resync(sink, encoded);
+    } catch (err) {
+      this.log('error', `peer ${e.cfg.name}: cannot send: ${(err as Error).message}`);
+    }
+  }
+
+  /** The output queue of a peer: bytes and messages queued, out-of-sync state (tests, metrics). */
+  peerOutput(name: string): { queuedBytes: number; queuedMessages: number; socketBytes: number; outOfSync: boolean; overflows: number } {
+    const e = this.peers.get(name);
+    if (!e) throw new UnknownPeerNameError(name, 'peerOutput');
+    return {
+      queuedBytes: e.outbox.queuedBytes,
+      queuedMessages: e.outbox.queuedMessages,
+      socketBytes: e.conn.bufferedBytes,
+      outOfSync: e.outbox.outOfSync,
+      overflows: e.outbox.overflows,
+    };
   }
 
   // --- internals: status --------------------------------------------------------------------------
@@ -714,7 +1013,7 @@ export class Speaker {
       messagesOut: st.messagesOut,
       updatesIn: st.updatesIn,
       updatesOut: st.updatesOut,
-      flaps: st.flaps,
+      flaps: st.flaps + e.flapsCarried,
       families,
       rejected: Object.fromEntries([...e.adjIn.rejectedNow].filter(([, n]) => n > 0)),
       capabilities: s ? {
@@ -793,6 +1092,11 @@ class LazyRouteChange implements RouteChange {
   toJSON(): RouteChange {
     return { family: this.family, prefix: this.prefix, withdrawn: this.withdrawn, local: this.local, peer: this.peer, nextHops: this.nextHops, best: this.best };
   }
+}
+
+/** The sending context of a session, as far as its update group depends on it. */
+function groupTx(s: NegotiatedSession): GroupTx {
+  return { families: s.families, as4: s.as4, addPath: s.addPath.send, extendedMessage: s.extendedMessage };
 }
 
 function afiSafi(f: Family): [number, number] {

@@ -128,6 +128,11 @@ export interface SpeakerConfig {
   hostname?: string;
   /** Structured log sink; default: none. */
   log?: SpeakerLog;
+  /**
+   * Bytes of UPDATEs a congested peer's queue may hold beyond its socket buffer (default 4 MiB).
+   * Past it the peer is out of sync: it is caught up with a diff when it drains (src/speaker/outbox.ts).
+   */
+  outputQueueLimitBytes?: number;
 }
 
 export type SpeakerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -257,6 +262,24 @@ export interface PeerStatusView {
   /** Set while a family is over its max-prefix limit. */
   maxPrefixExceeded: { family: Family; limit: number; count: number } | null;
 }
+
+/**
+ * What Speaker.onPeerEvent reports, for metrics (the listener counts; nothing is rate-limited).
+ *  - notification-sent / -received: a NOTIFICATION ended an Established session (RFC 4271 §6.1,
+ *    §8.2.2). `code`/`subcode` are as on the wire: a Hard Reset (RFC 8538 §3) is Cease/9, with
+ *    the reason it wraps in `hardResetOf`.
+ *  - route-rejected: import policy refused an announced path (DESIGN.md cluster rule, RFC 4271
+ *    §9.1.2 loops, RFC 4456 §8), on arrival or when soft reconfiguration re-ran import.
+ */
+export type SpeakerPeerEvent =
+  | {
+    peer: string;
+    kind: 'notification-sent' | 'notification-received';
+    code: number;
+    subcode: number;
+    hardResetOf?: { code: number; subcode: number };
+  }
+  | { peer: string; kind: 'route-rejected'; reason: string; prefix: string; family: Family };
 
 /** A configuration the speaker cannot run with, naming the field. */
 export class SpeakerConfigError extends Error {

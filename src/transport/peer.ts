@@ -264,6 +264,37 @@ export class PeerConnection {
   }
 
   /**
+   * Encodes a message with the Established session's negotiated context (RFC 6793 AS size,
+   * RFC 7911 path identifiers, RFC 8654 length), for sendEncoded(). Throws like send().
+   */
+  encode(message: UpdateMessage | RouteRefreshMessage): Buffer {
+    const io = this.established;
+    if (!io?.socket) throw new TransportError('encode for', this.remoteAddress, 'ENOTCONN', `session is ${this.fsm.state}, not Established`);
+    return encodeMessage(message, io.tx);
+  }
+
+  /**
+   * Writes one already-encoded UPDATE or ROUTE-REFRESH (a whole message, header included) on the
+   * Established session: an update group encodes once and hands the same Buffer to every member.
+   * The caller guarantees it was encoded with this session's context. Returns false when the
+   * socket is now above the high-water mark (pause until 'drain'). Throws TransportError ENOTCONN
+   * when not Established.
+   */
+  sendEncoded(bytes: Buffer): boolean {
+    const io = this.established;
+    if (!io?.socket) throw new TransportError('send to', this.remoteAddress, 'ENOTCONN', `session is ${this.fsm.state}, not Established`);
+    io.socket.write(bytes);
+    this.counters.messagesOut++;
+    if (bytes.length > 18 && bytes[18] === 2) this.counters.updatesOut++; // RFC 4271 §4.1: type 2 = UPDATE
+    return io.socket.writableLength < this.highWaterMark;
+  }
+
+  /** Bytes written to the Established connection and not yet taken by the kernel. */
+  get bufferedBytes(): number {
+    return this.established?.socket?.writableLength ?? 0;
+  }
+
+  /**
    * Stops / resumes reading from the Established connection, so a speaker whose queue is
    * backlogged can push back on a fast peer through TCP flow control. KEEPALIVEs are not read
    * meanwhile either: pause for less than the hold time.

@@ -164,4 +164,61 @@ describe('rib/rib (route reflector end to end)', () => {
     expect(back.attributes.mpReach!.nlri).to.deep.equal([{ prefix: 'fd00:244:0:64::/64' }]);
     expect(back.attributes.localPref).to.equal(100);
   });
+
+  it('moveGroup: a member whose profile changed gets only the difference between the two Adj-RIBs-Out (RFC 4271 §9.2)', () => {
+    const { rib, a, c } = reflector();
+    rib.receive(a.id, v4Update(['10.244.1.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1', localPref: 100 }), 0);
+    rib.receive(c.id, v4Update(['10.244.3.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.3', localPref: 100 }), 0);
+    rib.process();
+    // c, a non-client, has the client's route only; as a client it also gets its own back.
+    c.rrClient = true;
+    const up = rib.moveGroup(c.id, clients, tx);
+    expect(up.moved).to.equal(true);
+    expect(up.group).to.equal(rib.group(a.id));
+    expect(up.toExisting).to.deep.equal([]);
+    expect(prefixesOf(up.toPeer)).to.deep.equal(['10.244.3.0/24']);
+    expect(up.toPeer.every((m) => m.withdrawn.length === 0)).to.equal(true);
+    expect(rib.updateGroups().length).to.equal(2); // the empty non-client group is gone
+    expect(rib.moveGroup(c.id, clients, tx)).to.deep.include({ moved: false, toPeer: [] });
+    // And back: the route it no longer gets is withdrawn, nothing announced.
+    c.rrClient = false;
+    const down = rib.moveGroup(c.id, nonClients, tx);
+    expect(prefixesOf(down.toPeer)).to.deep.equal([]);
+    expect(down.toPeer.flatMap((m) => m.withdrawn.map((w) => w.prefix))).to.deep.equal(['10.244.3.0/24']);
+    // A new CLUSTER_ID: the same prefixes, re-sent with the new CLUSTER_LIST.
+    const moved = rib.moveGroup(a.id, { ...clients, clusterId: '10.9.9.9' }, tx);
+    expect(prefixesOf(moved.toPeer)).to.deep.equal(['10.244.1.0/24', '10.244.3.0/24']);
+    expect(moved.toPeer.map((m) => m.attributes.clusterList)).to.deep.equal([['10.9.9.9'], ['10.9.9.9']]);
+  });
+
+  it('updatePeerRole: a non-client becoming a client is reflected to non-clients from the next round (RFC 4456 §6)', () => {
+    const { rib, c } = reflector();
+    const d = peer('10.0.0.4', { routerId: '10.0.0.4' });
+    rib.addPeer(d, { kind: 'cluster' });
+    rib.joinGroup(d.id, nonClients, tx);
+    rib.receive(c.id, v4Update(['10.244.3.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.3', localPref: 100 }), 0);
+    const first = rib.process();
+    expect(first.outputs.find((o) => o.members.includes(d.id))).to.equal(undefined);
+    expect(rib.updatePeerRole(c.id, { rrClient: true, importLocalPref: 100 })).to.equal(true);
+    expect(rib.updatePeerRole(c.id, { rrClient: true, importLocalPref: 100 })).to.equal(false);
+    const second = rib.process();
+    const toD = second.outputs.find((o) => o.members.includes(d.id))!;
+    expect(prefixesOf(toD.messages)).to.deep.equal(['10.244.3.0/24']);
+    expect(() => rib.updatePeerRole('nope', { rrClient: true, importLocalPref: 100 })).to.throw(UnknownPeerError);
+  });
+
+  it('setPools and setClusterId re-run import (soft reconfiguration inbound; RFC 4456 §8 loop check)', () => {
+    const { rib, a } = reflector();
+    const rejected: string[] = [];
+    rib.adjRibIn(a.id).onReject = (_f, prefix, reason) => rejected.push(`${prefix} ${reason}`);
+    rib.receive(a.id, v4Update(['10.244.1.0/24', '10.245.1.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1', localPref: 100, clusterList: ['10.9.9.9'] }), 0);
+    expect(rib.process().changes.map((ch) => ch.prefix)).to.deep.equal(['10.244.1.0/24']);
+    expect(rejected).to.deep.equal(['10.245.1.0/24 outside-pool']);
+    rib.setPools(['10.244.0.0/16', '10.245.0.0/16'], 1);
+    expect(rib.process().changes.map((ch) => [ch.prefix, ch.best === null])).to.deep.equal([['10.245.1.0/24', false]]);
+    rib.setClusterId('10.9.9.9', 2);
+    expect(rib.clusterId).to.equal('10.9.9.9');
+    expect(rib.process().changes.map((ch) => [ch.prefix, ch.best === null]).sort()).to.deep.equal([['10.244.1.0/24', true], ['10.245.1.0/24', true]]);
+    expect(rejected.slice(1).sort()).to.deep.equal(['10.244.1.0/24 cluster-loop', '10.245.1.0/24 cluster-loop']);
+  });
 });

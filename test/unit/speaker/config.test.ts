@@ -3,7 +3,7 @@
 // capability (R and F bits only while restarting), and which changes need a session reset.
 import { expect } from 'chai';
 import {
-  changeableInPlace, exportProfile, importRule, ribPeerInit, sessionConfig, validatePeerConfig, validateSpeakerConfig,
+  changeableInPlace, classifyPeerChange, exportProfile, importRule, ribPeerInit, sessionConfig, validatePeerConfig, validateSpeakerConfig,
 } from '../../../src/speaker/config';
 import { SpeakerConfigError, type PeerConfig, type SpeakerConfig } from '../../../src/speaker/types';
 
@@ -50,6 +50,31 @@ describe('speaker/config', () => {
     expect(changeableInPlace(P, { ...P, importRule: { kind: 'accept-all' } })).to.equal(true);
     expect(changeableInPlace(P, { ...P, password: 'x' })).to.equal(false);
     expect(changeableInPlace(P, { ...P, holdTime: 30 })).to.equal(false);
+  });
+
+  it('classifies changes: local policy in place, OPEN/TCP settings a graceful reset, AS/address/GR a hard reset', () => {
+    const c = (next: Partial<PeerConfig>) => classifyPeerChange(P, { ...P, ...next });
+    expect(c({})).to.equal('none');
+    expect(c({ port: undefined })).to.equal('none'); // absent and undefined are the same
+    expect(c({ address: '10.0.0.02'.replace('.02', '.2') })).to.equal('none');
+    // RFC 4456 §6: client status is local export policy.
+    for (const next of [{ type: 'rr-client' as const }, { keepOriginalNextHop: true }, { nextHopSelf: true }, { exportPrefixes: ['10.244.0.0/16'] },
+      { importRule: { kind: 'prefix-list' as const, prefixes: ['10.244.0.0/16'] } }, { maxPrefix: { limit: 5, action: 'warn' as const } },
+      { importLocalPref: 200 }, { maxRestartTime: 10 }, { nodeAddresses: ['10.0.0.9'] }]) {
+      expect(c(next), JSON.stringify(next)).to.equal('in-place');
+    }
+    // Nested values count (a prefix list that differs only inside).
+    const pl = { ...P, importRule: { kind: 'prefix-list' as const, prefixes: ['10.244.0.0/16'] } };
+    expect(classifyPeerChange(pl, { ...pl, importRule: { kind: 'prefix-list', prefixes: ['10.245.0.0/16'] } })).to.equal('in-place');
+    for (const next of [{ password: 'x' }, { holdTime: 30 }, { ttlSecurity: 1 }, { port: 1179 }, { families: ['ipv4-unicast' as const, 'ipv6-unicast' as const] },
+      { sourceAddress: '10.0.0.1' }, { enhancedRouteRefresh: true }]) {
+      expect(c(next), JSON.stringify(next)).to.equal('graceful-reset');
+    }
+    for (const next of [{ peerAs: 65001 }, { localAs: 65002 }, { address: '10.0.0.3' }, { gracefulRestart: false }]) {
+      expect(c(next), JSON.stringify(next)).to.equal('hard-reset');
+    }
+    expect(c({ type: 'rr-client', peerAs: 65001 })).to.equal('hard-reset');
+    expect(c({ type: 'rr-client', password: 'x' })).to.equal('graceful-reset');
   });
 
   it('names the bad field', () => {
