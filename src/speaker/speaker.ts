@@ -24,6 +24,7 @@ import { canonicalIP, formatCidr, parseCidr } from '../lib/ip';
 import { BgpListener, PeerConnection, serialQueue, type Enqueue, type PeerEvent, type SessionEndpoints } from '../transport';
 import type { DownReason, NegotiatedSession } from '../session/types';
 import { Rib } from '../rib/rib';
+import type { NextHopResolver } from '../rib/decision';
 import type { AdjRibIn, MaxPrefixExceeded, UpdateResult } from '../rib/adj-rib-in';
 import { GracefulRestartReceiver, SelectionDeferral, type GracefulRestartCapability, type RestartPlan } from '../rib/graceful-restart';
 import { ribPeer, type RibPeer } from '../rib/route';
@@ -160,6 +161,7 @@ export class Speaker {
       clusterId: config.clusterId ?? null,
       pools: config.pools,
       maxPaths: config.maxPaths,
+      resolve: config.resolveNextHop,
     });
     for (const l of config.listen ?? [{ address: '::', port: 179 }]) {
       this.listenAddresses.push(canonicalIP(l.address)!);
@@ -318,6 +320,30 @@ export class Speaker {
         this.log('warn', 'route-reflector clients are configured but no clusterId: routes are not reflected (RFC 4456 §7)');
       }
       for (const p of this.peers.values()) this.regroup(p);
+      this.scheduleProcess();
+    });
+  }
+
+  /**
+   * The host's routing state changed (a link, address or non-BGP route): RFC 4271 §9.1.2 next-hop
+   * reachability and §9.1.2.2 (e) IGP costs may differ now. Every destination (of `family`, or
+   * all) runs the decision process again in the next round; only destinations whose best path or
+   * multipath set changes are disseminated and reported. No session is touched.
+   */
+  nextHopsChanged(family?: Family): void {
+    this.enqueue(() => {
+      if (this.stopped) return;
+      this.rib.locRib.invalidateNextHops(family);
+      this.scheduleProcess();
+    });
+  }
+
+  /** Replaces the next-hop resolver (SpeakerConfig.resolveNextHop) and re-runs the decision. */
+  setNextHopResolver(resolve: NextHopResolver): void {
+    this.enqueue(() => {
+      if (this.stopped) return;
+      this.config.resolveNextHop = resolve;
+      this.rib.locRib.setResolver(resolve);
       this.scheduleProcess();
     });
   }

@@ -5,7 +5,7 @@
 // RFC 4486 (max-prefix Cease); RFC 2385 (TCP MD5); RFC 5082 (GTSM).
 import type { Family } from '../wire/types';
 import type { PeerImportRule } from '../policy/import';
-import type { DecisionReason } from '../rib/decision';
+import type { DecisionReason, NextHopResolver } from '../rib/decision';
 
 /**
  * Why we have a session (the cluster planner's roles, src/cluster/peers.ts DesiredPeer.kind):
@@ -133,6 +133,13 @@ export interface SpeakerConfig {
    * Past it the peer is out of sync: it is caught up with a diff when it drains (src/speaker/outbox.ts).
    */
   outputQueueLimitBytes?: number;
+  /**
+   * RFC 4271 §9.1.2: resolves a path's NEXT_HOP through this host's routing state (connected
+   * subnets, non-BGP routes; src/dataplane/resolver.ts); null = unresolvable, the path is not
+   * eligible. Its igpCost is the §9.1.2.2 (e) tie-breaker. Default: every next hop reachable at
+   * cost 0. When what it answers changes, call Speaker.nextHopsChanged().
+   */
+  resolveNextHop?: NextHopResolver;
 }
 
 export type SpeakerLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
