@@ -4,17 +4,24 @@
 // for each DesiredPeer, the agent-written VTEP fields, and the convergence / coverage sets the
 // make-before-break planner (src/cluster/peers.ts) needs. No I/O.
 //
+// Also the mapping of a desired-peer change onto the speaker's live-reconfiguration API
+// (planPeerOperations: which sessions to add, which to change with Speaker.updatePeer, which to
+// remove), the speaker settings that change live (pools, cluster id) versus those that need a
+// speaker restart (AS, router id, addresses, listen port), and the communities our own blocks
+// carry (BGPConfiguration.communities).
+//
 // RFC 4271 §4.2 (BGP Identifier), RFC 6286 §2.1 (router id: a non-zero 32-bit value), RFC 4456
-// §7 (CLUSTER_ID), RFC 4724 §2 (End-of-RIB as the convergence signal), RFC 7348 (VXLAN VTEP).
+// §7 (CLUSTER_ID), RFC 4724 §2 (End-of-RIB as the convergence signal), RFC 7348 (VXLAN VTEP),
+// RFC 1997 / RFC 8092 (standard / large communities).
 
 import type { ClusterView as ClusterStateView, NodeView, PoolView } from '../cluster/state';
 import { effectiveConfig, poolsForNode } from '../cluster/state';
-import type { DesiredPeer } from '../cluster/peers';
+import { planPeerTransition, type DesiredPeer, type PeerChange as DesiredPeerChange, type TransitionOptions } from '../cluster/peers';
 import type { Resource, NodeStatusFields } from '../cluster/resources';
 import type { ClusterView as DataplaneClusterView } from '../dataplane/dataplane';
 import type { PeerConfig, PeerStatusView, RouteView } from '../speaker/types';
 import { vtepMacFor } from '../dataplane/tunnels';
-import { parseCidr, formatIP, cidrContains } from '../lib/ip';
+import { parseCidr, formatIP, cidrContains, canonicalIP } from '../lib/ip';
 
 /** Why the agent cannot start (or apply a change): names the node and the field or resource. */
 export class AgentConfigError extends Error {
@@ -196,4 +203,125 @@ export function coveredPeers(routes: readonly RouteView[], current: readonly str
 /** The enabled pools' CIDRs (the speaker's import rule for cluster peers). */
 export function enabledPoolCidrs(resources: readonly Resource[]): string[] {
   return resources.filter((r) => r.kind === 'IPPool' && !r.spec.disabled).map((r) => (r.kind === 'IPPool' ? r.spec.cidr : ''));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Desired-peer changes onto the speaker's live-reconfiguration API.
+
+/** What identifies one BGP session on the wire: the speaker runs at most one per peer address. */
+function sessionKey(d: DesiredPeer): string {
+  return `${d.family}|${canonicalIP(d.peerAddress) ?? d.peerAddress}`;
+}
+
+/**
+ * `desired` with each session that the cluster now names differently from the live session to
+ * the same peer (same address and family; the speaker runs one session per address, so a
+ * second one could never be added beside it) renamed to the live session's name. The session
+ * then goes through the planner as a change of the live peer (Speaker.updatePeer: in place for
+ * a role or policy change, a graceful or hard reset when the AS, port or key differs) instead
+ * of an add that cannot happen before the removal that waits for it. Pure; stable for a given
+ * input, so it can be applied again on every datastore change and every transition step.
+ */
+export function aliasLivePeers(running: readonly DesiredPeer[], desired: readonly DesiredPeer[]): DesiredPeer[] {
+  const desiredNames = new Set(desired.map((d) => d.name));
+  const runningNames = new Set(running.map((r) => r.name));
+  // Live sessions the desired set no longer names, by session key.
+  const orphans = new Map<string, DesiredPeer>();
+  for (const r of running) if (!desiredNames.has(r.name)) orphans.set(sessionKey(r), r);
+  return desired.map((d) => {
+    if (runningNames.has(d.name)) return d;
+    const live = orphans.get(sessionKey(d));
+    if (!live) return d;
+    orphans.delete(sessionKey(d));
+    return { ...d, name: live.name };
+  });
+}
+
+/** One live peer to reconfigure with Speaker.updatePeer. */
+export interface PeerUpdate {
+  /** The speaker's name of the session (the live one). */
+  name: string;
+  config: PeerConfig;
+  /** DesiredPeer fields that differ. */
+  fields: (keyof DesiredPeer)[];
+  /** The cluster layer's view: the session itself (address, AS, key, GTSM, source) changes. */
+  reset: boolean;
+  before: DesiredPeer;
+  after: DesiredPeer;
+}
+
+/** What the agent does to the speaker in one step of a peer-set change. */
+export interface PeerOperations {
+  /** `desired` with live names kept for renamed sessions (aliasLivePeers): the set to keep as desired. */
+  desired: DesiredPeer[];
+  /** New sessions: Speaker.addPeer (make-before-break: before anything is removed). */
+  add: DesiredPeer[];
+  /** Live sessions whose configuration changed: Speaker.updatePeer, never remove + add. */
+  update: PeerUpdate[];
+  /** Sessions to end now: Speaker.removePeer. */
+  remove: DesiredPeer[];
+  /** Something waits for convergence (a removal or a session reset): look again later. */
+  pending: boolean;
+}
+
+/**
+ * Maps the move from the sessions the speaker runs (`running`) toward `desired` onto speaker
+ * calls, through the make-before-break planner (src/cluster/peers.ts planPeerTransition):
+ * a session whose address and family stay is never removed and added again, it is updated —
+ * in place when only its role (mesh → rr-client / rr-server, RFC 4456 §6) or local policy
+ * changed, with a reset (graceful RFC 8538 / RFC 4724, or hard) decided by the speaker when
+ * the OPEN or the TCP connection changes; the reset of such sessions waits until every other
+ * desired session has converged (RFC 4724 §2 End-of-RIB). Genuinely new sessions are added
+ * first; sessions no longer wanted go once the rest converged and their routes are covered.
+ */
+export function planPeerOperations(running: readonly DesiredPeer[], desired: readonly DesiredPeer[],
+  converged: ReadonlySet<string>, options: TransitionOptions = {}): PeerOperations {
+  const aliased = aliasLivePeers(running, desired);
+  const plan = planPeerTransition(running, aliased, converged, options);
+  const update = (c: DesiredPeerChange): PeerUpdate => ({
+    name: c.after.name, config: peerConfigFor(c.after), fields: c.fields, reset: c.needsReset, before: c.before, after: c.after,
+  });
+  return {
+    desired: aliased,
+    add: plan.add,
+    update: [...plan.update, ...plan.resetNow].map(update),
+    remove: plan.removeNow,
+    pending: plan.removeAfterConverged.length + plan.resetAfterConverged.length > 0,
+  };
+}
+
+/** The speaker settings that only a new speaker can take (RFC 4271 §4.2 OPEN: AS, identifier; next hops; listener). */
+export function speakerRestartKey(id: NodeIdentity): string {
+  return JSON.stringify([id.asNumber, id.routerId, id.ipv4 ?? null, id.ipv6 ?? null, id.listenPort]);
+}
+
+/** Communities our own blocks carry, from BGPConfiguration.communities (values as on the wire). */
+export interface BlockCommunities {
+  communities: number[];
+  largeCommunities: [number, number, number][];
+}
+
+/**
+ * The communities to attach to the node's own blocks: every community of the BGPConfiguration
+ * that applies to the node ('node.<name>' over 'default'), in order, duplicates dropped. A
+ * standard community AA:NN (RFC 1997 §3) is the 32-bit value AA * 65536 + NN; a large one
+ * GA:LD1:LD2 (RFC 8092 §3) three 32-bit values. The resource layer validated the formats; a
+ * value out of range here is skipped (never thrown: it cannot stop the agent).
+ */
+export function ownBlockCommunities(resources: readonly Resource[], nodeName: string): BlockCommunities {
+  const out: BlockCommunities = { communities: [], largeCommunities: [] };
+  const seen = new Set<string>();
+  for (const c of effectiveConfig(resources, nodeName).communities) {
+    const parts = c.value.split(':');
+    if (!parts.every((p) => /^\d+$/.test(p))) continue;
+    const n = parts.map(Number);
+    if (n.length === 2 && n.every((x) => x <= 0xffff)) {
+      const v = (n[0] * 0x10000 + n[1]) >>> 0;
+      if (!seen.has(`s${v}`)) { seen.add(`s${v}`); out.communities.push(v); }
+    } else if (n.length === 3 && n.every((x) => x <= 0xffffffff)) {
+      const k = `l${n.join(':')}`;
+      if (!seen.has(k)) { seen.add(k); out.largeCommunities.push([n[0], n[1], n[2]]); }
+    }
+  }
+  return out;
 }

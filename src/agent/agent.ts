@@ -7,8 +7,13 @@
 // intact, so the speaker starts with the R and F bits and defers selection (RFC 4724 §4.1),
 // and the FIB reconciler starts only once selection ran (no churn, no flush) → speaker starts,
 // originates the blocks, adds the desired peers → Loc-RIB changes go to the dataplane →
-// datastore changes apply live: peers through the make-before-break planner, pools and nodes
-// to the dataplane, own block changes to originate/withdraw.
+// datastore changes apply live: peers through the make-before-break planner onto the speaker's
+// live-reconfiguration API (a session that stays is updated — Speaker.updatePeer, in place for a
+// role change such as mesh → route-reflector client — never removed and added again), pools and
+// our CLUSTER_ID to the running speaker (setPools / setClusterId, no session reset), pools and
+// nodes to the dataplane, own block changes (and BGPConfiguration.communities) to
+// originate/withdraw. Only an AS, router id, node address or listen port change restarts the
+// speaker (gracefully). NOTIFICATIONs and rejected routes the speaker reports go to the metrics.
 //
 // Before any of this changes something, the BGP listen address is bound once and released
 // (checkListen: EADDRNOTAVAIL / EADDRINUSE stop the start with exit 1 and a message). A start
@@ -20,7 +25,8 @@
 // Stop (SIGTERM/SIGINT): sessions are dropped without a NOTIFICATION so peers keep our routes
 // as stale (RFC 4724 §4.2), and the FIB is left as it is for the next run to adopt.
 //
-// RFC 4271 (BGP-4), RFC 4724 (graceful restart), RFC 4456 (route reflection roles), RFC 7348
+// RFC 4271 (BGP-4), RFC 4724 (graceful restart), RFC 4456 (route reflection roles), RFC 8538
+// (graceful / hard reset on reconfiguration), RFC 1997 / RFC 8092 (communities), RFC 7348
 // (VXLAN VTEP fields).
 
 import * as fs from 'fs';
@@ -29,11 +35,11 @@ import { execFile } from 'child_process';
 import * as net from 'net';
 import { Datastore } from '../cluster/datastore';
 import { openDatastore } from '../cluster/open';
-import { desiredPeers, diffPeers, planPeerTransition, DesiredPeer } from '../cluster/peers';
+import { desiredPeers, diffPeers, DesiredPeer } from '../cluster/peers';
 import type { ClusterView as ClusterStateView } from '../cluster/state';
 import type { NodeStatusFields } from '../cluster/resources';
 import { Speaker } from '../speaker';
-import type { PeerStatusView, RouteChangeBatch } from '../speaker/types';
+import type { PeerStatusView, RouteChangeBatch, SpeakerPeerEvent } from '../speaker/types';
 import { Dataplane, planDataplane, ClusterView as DataplaneClusterView, DataplanePlan } from '../dataplane/dataplane';
 import { FibReconciler } from '../dataplane/fib/reconciler';
 import { NEXTHOP_RTPROT } from '../dataplane/fib/protocol';
@@ -45,7 +51,7 @@ import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from '../dataplane/nexthop
 import { TunnelUnsupportedError } from '../dataplane/tunnels';
 import { SYSCTL_IPV4_FORWARD, SYSCTL_IPV6_FORWARD } from '../dataplane/host';
 import { HostSnapshot, SnapshotScope, captureHost, planUndo, applyUndo } from './start-undo';
-import { formatIP, parseCidr, cidrContains, subnetCount } from '../lib/ip';
+import { formatIP, parseCidr, cidrContains, subnetCount, canonicalIP } from '../lib/ip';
 import { Logging, Logger } from './log';
 import { Metrics, PeerMetricsSnapshot } from './metrics';
 import { StatusHttpServer, readinessConditions, ReadinessCondition } from './http';
@@ -54,7 +60,8 @@ import type { AgentStatus, PeerStatus, RoutesStatus, ExplainResult, StatusFamily
 import type { AgentOptions } from './agent-config';
 import {
   AgentConfigError, AgentStartError, NodeIdentity, nodeIdentity, desiredNodeStatus, withOwnStatus, dataplaneView, peerConfigFor,
-  convergedPeers, coveredPeers, enabledPoolCidrs, nodePools,
+  convergedPeers, coveredPeers, enabledPoolCidrs, nodePools, planPeerOperations, aliasLivePeers, speakerRestartKey,
+  ownBlockCommunities, BlockCommunities,
 } from './agent-plan';
 import { InstalledRoute, peerStatusRow, routeStatuses, explainResult, ribRoutesForDataplane } from './agent-views';
 
@@ -132,6 +139,12 @@ export class Agent {
   /** Sessions the speaker runs, by name, with the DesiredPeer they were made from. */
   private readonly running = new Map<string, DesiredPeer>();
   private desired: DesiredPeer[] = [];
+  /** Peer address of every session name the speaker ran (metrics label peers by address; events may follow a removal). */
+  private readonly peerAddresses = new Map<string, string>();
+  /** Communities our own blocks are originated with (BGPConfiguration.communities). */
+  private blockCommunities: BlockCommunities = { communities: [], largeCommunities: [] };
+  /** The enabled pools the speaker was given, sorted, as JSON. */
+  private speakerPools = '[]';
   private transitionSince: number | null = null;
   private transitionTimer: NodeJS.Timeout | null = null;
   private applyTimer: NodeJS.Timeout | null = null;
@@ -374,26 +387,50 @@ export class Agent {
       log: (level, message, fields) => speakerLog[level](fields ?? {}, message),
     });
     this.speaker = speaker;
+    this.speakerPools = JSON.stringify(enabledPoolCidrs(view.resources).sort());
     this.running.clear();
     speaker.onLocRibChange((b) => { if (this.speaker === speaker) this.onRibChange(b); });
-    for (const b of this.ownBlocks) speaker.originate(b);
+    speaker.onPeerEvent((ev) => this.onPeerEvent(ev));
+    this.blockCommunities = ownBlockCommunities(view.resources, o.node);
+    for (const b of this.ownBlocks) this.originateOwn(speaker, b);
     for (const d of peers) this.addPeer(d);
     await speaker.start();
     this.log.info({ as: identity.asNumber, routerId: identity.routerId, clusterId: identity.clusterId, port: speaker.port, restarting,
       peers: [...this.running.keys()] }, 'BGP speaker started');
   }
 
+  /** Originates one of our blocks with the configured communities (RFC 1997, RFC 8092). */
+  private originateOwn(speaker: Speaker, block: string): void {
+    const c = this.blockCommunities;
+    speaker.originate(block, {
+      ...(c.communities.length > 0 ? { communities: c.communities } : {}),
+      ...(c.largeCommunities.length > 0 ? { largeCommunities: c.largeCommunities } : {}),
+    });
+  }
+
+  /** Speaker peer events → metrics (labelled by peer address, like every per-peer series). */
+  private onPeerEvent(ev: SpeakerPeerEvent): void {
+    const peer = this.peerAddresses.get(ev.peer) ?? ev.peer;
+    if (ev.kind === 'route-rejected') {
+      this.metrics.routeRejected(peer, ev.reason);
+      return;
+    }
+    this.metrics.notification(peer, ev.kind === 'notification-sent' ? 'sent' : 'received', ev.code, ev.subcode);
+    this.log.info({ peer: ev.peer, address: peer, direction: ev.kind === 'notification-sent' ? 'sent' : 'received', code: ev.code, subcode: ev.subcode,
+      ...(ev.hardResetOf ? { hardResetOf: ev.hardResetOf } : {}) }, 'NOTIFICATION');
+  }
+
   /**
-   * The node's AS, router id, addresses, cluster id, listen port or pools changed: these are
-   * fixed in a speaker, so it is restarted in place the graceful way. The old one drops its
-   * sessions without a NOTIFICATION (peers keep our routes, RFC 4724 §4.2); the new one comes
-   * up as a restarting speaker (R bit, selection deferred, §4.1) with the FIB held as it is
+   * The node's AS, router id, addresses or listen port changed: these are fixed in a speaker
+   * (the OPEN carries them, the listener is bound), so it is restarted in place the graceful
+   * way. The old one drops its sessions without a NOTIFICATION (peers keep our routes, RFC
+   * 4724 §4.2); the new one comes up as a restarting speaker (R bit, selection deferred, §4.1) with the FIB held as it is
    * until its first selection, then the FIB gets the new Loc-RIB in one replace.
    */
   private async restartSpeaker(identity: NodeIdentity, view: ClusterStateView, desired: readonly DesiredPeer[]): Promise<void> {
     const old = this.speaker!;
-    this.log.warn({ before: { as: this.identity!.asNumber, routerId: this.identity!.routerId, clusterId: this.identity!.clusterId, pools: old.config.pools },
-      after: { as: identity.asNumber, routerId: identity.routerId, clusterId: identity.clusterId, pools: enabledPoolCidrs(view.resources) } },
+    this.log.warn({ before: { as: this.identity!.asNumber, routerId: this.identity!.routerId, ipv4: this.identity!.ipv4, ipv6: this.identity!.ipv6, listenPort: this.identity!.listenPort },
+      after: { as: identity.asNumber, routerId: identity.routerId, ipv4: identity.ipv4, ipv6: identity.ipv6, listenPort: identity.listenPort } },
     'speaker identity changed: restarting the speaker gracefully (RFC 4724)');
     this.ribFeeding = false;
     // Sessions that stay come back with their new policy settings (role, cluster id) at once:
@@ -414,9 +451,34 @@ export class Agent {
     });
   }
 
-  /** The speaker identity a view asks for, as a comparable text. */
-  private identityKey(id: NodeIdentity, view: ClusterStateView): string {
-    return JSON.stringify([id.asNumber, id.routerId, id.ipv4, id.ipv6, id.clusterId, id.listenPort, enabledPoolCidrs(view.resources).sort()]);
+  /**
+   * What a running speaker takes live: the enabled pools (import rule, Speaker.setPools: soft
+   * reconfiguration inbound, no reset), our CLUSTER_ID (RFC 4456 §7, Speaker.setClusterId: peers
+   * regrouped, no reset) and the communities of our blocks (originated again: an implicit
+   * withdraw-and-replace, RFC 4271 §3.1).
+   */
+  private applyLiveSpeakerSettings(id: NodeIdentity, view: ClusterStateView): void {
+    const speaker = this.speaker!;
+    const pools = enabledPoolCidrs(view.resources);
+    const poolsKey = JSON.stringify([...pools].sort());
+    if (poolsKey !== this.speakerPools) {
+      speaker.setPools(pools);
+      this.log.info({ before: JSON.parse(this.speakerPools) as string[], after: pools }, 'pools changed: import rule updated in place, no session reset');
+      this.speakerPools = poolsKey;
+    }
+    const clusterId = id.clusterId ?? null;
+    if (clusterId !== (this.identity!.clusterId ?? null)) {
+      speaker.setClusterId(clusterId);
+      this.log.info({ before: this.identity!.clusterId ?? null, after: clusterId }, 'route-reflector cluster id changed: applied in place (RFC 4456 §7)');
+    }
+    this.identity = id;
+    const communities = ownBlockCommunities(view.resources, this.options.node);
+    if (JSON.stringify(communities) !== JSON.stringify(this.blockCommunities)) {
+      this.blockCommunities = communities;
+      for (const b of this.ownBlocks) this.originateOwn(speaker, b);
+      this.log.info({ communities: communities.communities, largeCommunities: communities.largeCommunities, blocks: this.ownBlocks },
+        'communities changed: own blocks originated again');
+    }
   }
 
   // --- FIB --------------------------------------------------------------------------------------
@@ -492,14 +554,14 @@ export class Agent {
       return;
     }
     const id = nodeIdentity(view, o.node, { routerId: o.routerId, listenPort: o.listenPort }, this.ds.description);
-    const restartNeeded = this.identityKey(id, view) !== this.identityKey(this.identity, this.view ?? view);
+    const restartNeeded = speakerRestartKey(id) !== speakerRestartKey(this.identity);
     this.logging.applySeverity(view.config.logSeverityScreen);
     // Blocks: claim again when the pools selecting us (or our pins) changed.
     const sig = this.poolsKey(view);
     if (sig !== this.poolSignature) {
       const claims = await this.ds.claimBlocks(o.node);
       const next = claims.map((c) => c.cidr).sort();
-      for (const b of next) if (!this.ownBlocks.includes(b)) this.speaker.originate(b);
+      for (const b of next) if (!this.ownBlocks.includes(b)) this.originateOwn(this.speaker, b);
       for (const b of this.ownBlocks) if (!next.includes(b)) this.speaker.withdraw(b);
       if (JSON.stringify(next) !== JSON.stringify(this.ownBlocks)) this.log.info({ before: this.ownBlocks, after: next }, 'own blocks changed');
       this.ownBlocks = next;
@@ -517,8 +579,11 @@ export class Agent {
       this.dpView = dpView;
       this.log.info({ pools: dpView.pools.map((p) => p.cidr), nodes: dpView.nodes.length }, 'dataplane updated for the new cluster state');
     }
-    const desired = desiredPeers(o.node, view.resources);
-    if (restartNeeded) await this.restartSpeaker(id, view, desired);
+    const fresh = desiredPeers(o.node, view.resources);
+    if (restartNeeded) await this.restartSpeaker(id, view, fresh);
+    else this.applyLiveSpeakerSettings(id, view);
+    // A session the cluster names differently but that goes to the same peer keeps its live name.
+    const desired = aliasLivePeers([...this.running.values()], fresh);
     // Peers: make-before-break.
     if (JSON.stringify(desired) !== JSON.stringify(this.desired)) {
       this.desired = desired;
@@ -533,6 +598,7 @@ export class Agent {
     try {
       this.speaker!.addPeer(peerConfigFor(d));
       this.running.set(d.name, d);
+      this.peerAddresses.set(d.name, d.peerAddress);
       return true;
     } catch (e) {
       this.log.warn({ peer: d.name, err: (e as Error).message }, 'cannot add peer yet');
@@ -553,24 +619,34 @@ export class Agent {
     const timedOut = this.transitionSince !== null && Date.now() - this.transitionSince > this.options.transitionTimeout * 1000;
     const gaveUp = new Set(timedOut ? this.desired.filter((d) => !converged.has(d.name)).map((d) => d.name) : []);
     // After the timeout, removals go ahead even if coverage could not be shown.
-    const plan = planPeerTransition(current, this.desired, converged, timedOut ? { gaveUp } : { covered, gaveUp });
-    for (const d of plan.add) if (this.addPeer(d)) this.log.info({ peer: d.name, address: d.peerAddress }, 'session added');
-    for (const c of [...plan.update, ...plan.resetNow]) {
+    const ops = planPeerOperations(current, this.desired, converged, timedOut ? { gaveUp } : { covered, gaveUp });
+    this.desired = ops.desired;
+    for (const d of ops.add) if (this.addPeer(d)) this.log.info({ peer: d.name, address: d.peerAddress, type: d.kind }, 'session added');
+    for (const u of ops.update) {
       try {
-        speaker.updatePeer(peerConfigFor(c.after));
-        this.running.set(c.after.name, c.after);
-        this.log.info({ peer: c.after.name, fields: c.fields, reset: c.needsReset }, 'session changed');
+        // The speaker decides how (src/speaker/config.ts classifyPeerChange): in place for role
+        // and policy (RFC 4456 §6 client status), a graceful reset (RFC 8538 §4 / RFC 4724) for
+        // what the OPEN or the connection carries, a Hard Reset (RFC 8538 §3) for AS/address.
+        const change = speaker.updatePeer(u.config);
+        // Per-peer series are labelled by address: a new address starts new ones.
+        if (canonicalIP(u.before.peerAddress) !== canonicalIP(u.after.peerAddress)) this.metrics.removePeer(u.before.peerAddress);
+        this.running.set(u.name, u.after);
+        this.peerAddresses.set(u.name, u.after.peerAddress);
+        this.log.info({ peer: u.name, fields: u.fields, type: u.after.kind, change }, `session changed: ${change}`);
       } catch (e) {
-        this.log.warn({ peer: c.after.name, err: (e as Error).message }, 'cannot change peer');
+        this.log.warn({ peer: u.name, err: (e as Error).message }, 'cannot change peer');
       }
     }
-    for (const d of plan.removeNow) {
+    for (const d of ops.remove) {
+      // Per-peer series go first: the Cease / Peer De-configured NOTIFICATION the removal sends
+      // (RFC 4486 §3; in a Hard Reset, RFC 8538 §3) is reported by the speaker during or after
+      // removePeer and stays counted.
+      this.metrics.removePeer(d.peerAddress);
       if (speaker.hasPeer(d.name)) speaker.removePeer(d.name);
       this.running.delete(d.name);
-      this.metrics.removePeer(d.peerAddress);
       this.log.info({ peer: d.name }, 'session removed');
     }
-    const pending = plan.removeAfterConverged.length + plan.resetAfterConverged.length > 0
+    const pending = ops.pending
       || this.desired.some((d) => !this.running.has(d.name));
     if (pending) {
       if (this.transitionSince === null) this.transitionSince = Date.now();

@@ -1,17 +1,23 @@
 // Live peer changes, make-before-break: three `nexthop agent`s start as a full mesh; the
 // datastore file is then edited into a route-reflector design (node-a gets a
 // routeReflectorClusterID, the mesh is turned off, a BGPPeer makes every node a client of the
-// reflector; Calico's documented migration). Without restarting any agent process: node-a's
-// speaker restarts itself gracefully with its new CLUSTER_ID (RFC 4456 §7; RFC 4724 keeps its
-// routes at the peers), the clients keep their direct b–c session until the reflector's
-// session has converged (End-of-RIB, RFC 4724 §2) and carries c's routes, and only then drop
-// it. A 20 pkt/s ping between the two clients' blocks loses no packet through the migration.
+// reflector; Calico's documented migration). Without restarting any agent process and without
+// resetting any session that stays: node-a's speaker takes its new CLUSTER_ID live (RFC 4456
+// §7, Speaker.setClusterId) and its mesh sessions to b and c become rr-client sessions in place
+// (Speaker.updatePeer, RFC 4456 §6 client status is local policy), b and c see their session
+// to a become rr-server in place, and keep their direct b–c session until a reflects c's
+// routes (End-of-RIB, RFC 4724 §2; coverage), and only then drop it with a Cease / Peer
+// De-configured NOTIFICATION (RFC 4486 §3, subcode 3) that b's /metrics counts. 20 pkt/s pings
+// between the two clients' blocks and from a client to the reflector's block lose no packet,
+// and the sessions to the reflector keep their Established "since" time (no flap).
 import { expect } from 'chai';
 import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
 import type { AgentStatus } from '../../src/agent/status-types';
+
+const METRICS_PORT = 9747;
 
 const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -78,7 +84,7 @@ describe('integration: nexthop agent live mesh → route reflector migration (ma
     for (const n of nodes) {
       fs.mkdirSync(n.dir, { mode: 0o700 });
       n.proc = lab.spawn(n.ns, process.execPath, [MAIN, 'agent', '--node', n.name, '--datastore', `file:${file}`,
-        '--control-socket', path.join(n.dir, 'run', 'nexthop.sock'), '--metrics-address', 'none', '--cni-conf-dir', 'none',
+        '--control-socket', path.join(n.dir, 'run', 'nexthop.sock'), '--metrics-address', `127.0.0.1:${METRICS_PORT}`, '--cni-conf-dir', 'none',
         '--subnet-env', 'none', '--state-dir', path.join(n.dir, 'state'), '--transition-timeout', '30']);
       n.proc.stdout?.on('data', (d: Buffer) => { n.log += d.toString(); });
       n.proc.stderr?.on('data', (d: Buffer) => { n.log += d.toString(); });
@@ -92,9 +98,17 @@ describe('integration: nexthop agent live mesh → route reflector migration (ma
     await lab.destroy();
   });
 
-  it('moves to the reflector without restarting agents and without losing client-to-client packets', async () => {
+  it('moves to the reflector without restarting agents, resetting sessions that stay, or losing packets', async () => {
     const [a, b, c] = nodes;
     const pids = nodes.map((n) => n.proc!.pid);
+    // When each session to or from the reflector entered Established, before the move.
+    const sinceBefore = new Map<string, number>();
+    for (const n of nodes) {
+      for (const p of status(n)!.peers) {
+        if (p.state === 'Established' && (n === a || p.node === 'node-a')) sinceBefore.set(`${n.name}→${p.node}`, p.since);
+      }
+    }
+    expect([...sinceBefore.keys()].sort()).to.deep.equal(['node-a→node-b', 'node-a→node-c', 'node-b→node-a', 'node-c→node-a']);
     const ping = lab.spawn(b.ns, 'ping', ['-i', '0.05', '-c', '240', '-W', '1', '-I', '10.72.2.1', '10.72.3.1']);
     const pingToRr = lab.spawn(b.ns, 'ping', ['-i', '0.05', '-c', '240', '-W', '1', '-I', '10.72.2.1', '10.72.1.1']);
     let out = '';
@@ -121,16 +135,42 @@ describe('integration: nexthop agent live mesh → route reflector migration (ma
     expect(sa.peers.map((p) => p.node).sort()).to.deep.equal(['node-b', 'node-c']);
     expect(nsExec(b.ns, 'ip', ['route', 'show', 'proto', '78'])).to.match(/10\.72\.3\.0\/24 via 10\.73\.0\.3 dev eth0/);
     expect(nsExec(c.ns, 'ip', ['route', 'show', 'proto', '78'])).to.match(/10\.72\.2\.0\/24 via 10\.73\.0\.2 dev eth0/);
-    expect(a.log).to.contain('restarting the speaker gracefully');
+    // No speaker restart: the cluster id and the roles changed live.
+    expect(a.log).to.not.contain('restarting the speaker gracefully');
+    expect(a.log).to.contain('cluster id changed: applied in place');
+    for (const n of nodes) expect(n.log, n.name).to.match(/session changed: in-place/);
     expect(b.log).to.match(/session removed.*node\/node-c\/v4|node\/node-c\/v4.*session removed/);
     expect(nodes.map((n) => n.proc!.pid)).to.deep.equal(pids);
+    // Sessions that existed before and after did not flap: same Established "since".
+    for (const n of nodes) {
+      for (const p of status(n)!.peers) {
+        const key = `${n.name}→${p.node}`;
+        if (sinceBefore.has(key)) expect(p.since, `${key} Established since`).to.equal(sinceBefore.get(key));
+      }
+    }
+    // b and c each removed their session to the other: whichever went first sent Cease / Peer
+    // De-configured (RFC 4486 §3), wrapped in a Hard Reset (RFC 8538 §3: Cease, subcode 9) as both
+    // ends announced the N bit; counted after the removal, by peer address, as on the wire.
+    const scrape = (n: N) => nsExec(n.ns, process.execPath, ['-e',
+      `require('http').get('http://127.0.0.1:${METRICS_PORT}/metrics', (r) => { let t = ''; r.on('data', (d) => t += d); r.on('end', () => process.stdout.write(t)); })`]);
+    const ceaseSent = (n: N, other: N) => scrape(n).split('\n').find((l) => l.startsWith('nexthop_bgp_notifications_total{')
+      && l.includes(`peer="${other.addr}"`) && l.includes('direction="sent"') && l.includes('code="6"') && l.includes('subcode="9"'));
+    let line: string | undefined;
+    try {
+      line = await waitFor('a Cease sent between the clients is counted', () => ceaseSent(b, c) ?? ceaseSent(c, b), 10_000, 300);
+    } catch (e) {
+      for (const n of [b, c]) process.stderr.write(`--- ${n.name} /metrics\n${scrape(n).split('\n').filter((l) => l.includes('notification')).join('\n')}\n`);
+      throw e;
+    }
+    expect(line).to.match(/\} 1$/);
+    // Nothing on the sessions to the reflector, which stayed up.
+    for (const n of [b, c]) expect(scrape(n), n.name).to.not.match(/^nexthop_bgp_notifications_total\{[^}]*peer="10\.73\.0\.1"/m);
+    expect(scrape(a)).to.not.match(/^nexthop_bgp_notifications_total\{/m);
 
     await done;
     const st = pingStats(out);
     expect(st.received, `client to client: ${out.split('\n').slice(-3).join(' ')}`).to.equal(st.sent);
     const rr = pingStats(outRr);
-    // Reported, not asserted: the client↔reflector session is reset by the speaker when its role
-    // changes (PeerConfig.type is not changeable in place), which can cost a packet or two.
-    process.stdout.write(`      client → reflector block: ${rr.received}/${rr.sent} replies\n`);
+    expect(rr.received, `client to reflector block: ${outRr.split('\n').slice(-3).join(' ')}`).to.equal(rr.sent);
   });
 });

@@ -6,12 +6,15 @@
 // FIB without a single route change (ip monitor) thanks to graceful restart (RFC 4724 §4.1
 // restarting speaker, §4.2 receiving speaker keeps stale routes); SIGTERM exits 0 and leaves
 // the routes in place on the stopped node and on its peers; a Node added to the datastore file
-// gets sessions from the running agents without a restart.
+// gets sessions from the running agents without a restart; BGPConfiguration.communities and a
+// new external peer (BGPPeer, a BIRD observer) are taken live: the node's block reaches BIRD with
+// the communities (RFC 1997, RFC 8092), the speaker is not restarted and no session flaps.
 import { expect } from 'chai';
 import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import { Lab, isRoot, nsExec, waitFor, requireTool } from '../helpers/lab';
+import { startDaemon, daemonAvailable, waitEstablished, waitRoutes } from '../helpers/daemons';
 import type { AgentStatus, RoutesStatus, ExplainResult } from '../../src/agent/status-types';
 
 /** The compiled CLI next to this compiled test (dist/ under `npm test`, or an engineer's build dir). */
@@ -19,12 +22,14 @@ const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface NodeSpec { name: string; ns: string; addr: string; block: string; dir: string; proc?: ChildProcess; log?: string }
 
-function clusterYaml(nodes: { name: string; addr: string; block: string }[]): string {
+function clusterYaml(nodes: { name: string; addr: string; block: string }[], extra: { communities?: string[]; docs?: string[] } = {}): string {
+  const communities = extra.communities?.length ? `, communities: [${extra.communities.map((v, i) => `{ name: c${i}, value: "${v}" }`).join(', ')}]` : '';
   const docs = [
     `apiVersion: nexthop.io/v1
 kind: BGPConfiguration
 metadata: { name: default }
-spec: { asNumber: 64512, nodeToNodeMeshEnabled: true }`,
+spec: { asNumber: 64512, nodeToNodeMeshEnabled: true${communities} }`,
+    ...(extra.docs ?? []),
     `apiVersion: nexthop.io/v1
 kind: IPPool
 metadata: { name: pods }
@@ -242,6 +247,39 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
     expect(statusOf(d)!.blocks).to.deep.equal(['10.78.5.0/24']);
     const conflist = fs.readFileSync(path.join(d.dir, 'cni', '10-nexthop.conflist'), 'utf8');
     expect(conflist).to.contain('10.78.5.0/24').and.not.contain('10.78.4.0/24');
+  });
+
+  it('takes BGPConfiguration communities and a new external peer live: block re-originated with them, no restart, no flap', async function () {
+    requireTool(this, 'bird (daemon and CLI)', daemonAvailable('bird'));
+    const a = nodes[0];
+    const obs = lab.netns('obs');
+    const [, swEnd] = lab.link(obs, ['10.77.0.50/24'], sw, [], ['eth0', 'p50']);
+    nsExec(sw, 'ip', ['link', 'set', swEnd, 'master', 'br0']);
+    const bird = await startDaemon(lab, obs, 'bird', { routerId: '10.77.0.50', asn: 65099, neighbors: [{ address: a.addr, asn: 64512 }] });
+    const since = new Map(statusOf(a)!.peers.map((p) => [p.name, p.since]));
+    expect(since.size).to.equal(3);
+    fs.writeFileSync(yamlPath, clusterYaml(nodes, {
+      communities: ['64512:300', '64512:1:2'],
+      docs: [`apiVersion: nexthop.io/v1
+kind: BGPPeer
+metadata: { name: observer }
+spec: { node: node-a, peerIP: 10.77.0.50, asNumber: 65099 }`],
+    }));
+    await waitEstablished(bird, a.addr, 30_000);
+    // RFC 1997 64512:300 and RFC 8092 64512:1:2 on node-a's own block, at the eBGP observer.
+    const got = await waitFor('BIRD has node-a\'s block with the communities', async () => {
+      const r = (await waitRoutes(bird, [a.block], { peer: a.addr, timeoutMs: 20_000 })).find((x) => x.prefix === a.block);
+      return r && r.communities.includes('64512:300') && r.largeCommunities.includes('64512:1:2') ? r : null;
+    }, 20_000, 500);
+    expect(got!.asPath).to.deep.equal([64512]);
+    expect(got!.nextHops).to.deep.equal([a.addr]);
+    // Live: the speaker was not restarted, the sessions to the other nodes did not flap.
+    expect(a.log).to.contain('communities changed: own blocks originated again');
+    expect(a.log).to.not.contain('restarting the speaker gracefully');
+    const after = statusOf(a)!;
+    for (const [name, t] of since) expect(after.peers.find((p) => p.name === name)?.since, name).to.equal(t);
+    expect(after.peers.find((p) => p.address === '10.77.0.50')?.state).to.equal('Established');
+    await bird.stop();
   });
 
   it('SIGTERM exits 0 and leaves the routes in the FIB, on the stopped node and (stale) on its peers', async () => {

@@ -1,14 +1,17 @@
 // The agent's pure mapping from cluster state to speaker and dataplane input: node identity and
 // its errors, VXLAN VTEP fields, the dataplane view, PeerConfig from DesiredPeer, and the sets
 // the make-before-break planner needs (converged: Established + End-of-RIB, RFC 4724 §2;
-// covered: every route also learned over a session that stays).
+// covered: every route also learned over a session that stays), and the mapping of desired-peer
+// changes onto Speaker.addPeer / updatePeer / removePeer (planPeerOperations), what restarts the
+// speaker and what it takes live, and the communities of the own blocks.
 import { expect } from 'chai';
 import { parseResources, Resource } from '../../../src/cluster/resources';
 import { buildView, ClusterView } from '../../../src/cluster/state';
 import { BlockClaim } from '../../../src/cluster/keys';
-import { desiredPeers } from '../../../src/cluster/peers';
+import { desiredPeers, DesiredPeer } from '../../../src/cluster/peers';
 import {
   AgentConfigError, nodeIdentity, desiredNodeStatus, withOwnStatus, dataplaneView, peerConfigFor, convergedPeers, coveredPeers, enabledPoolCidrs,
+  planPeerOperations, aliasLivePeers, speakerRestartKey, ownBlockCommunities,
 } from '../../../src/agent/agent-plan';
 import { vtepMacFor } from '../../../src/dataplane/tunnels';
 import type { PeerStatusView, RouteView, PathView } from '../../../src/speaker/types';
@@ -161,5 +164,148 @@ describe('agent: cluster → speaker/dataplane mapping (agent-plan)', () => {
 
   it('enabledPoolCidrs: the import rule\'s pools leave disabled ones out', () => {
     expect(enabledPoolCidrs(resources())).to.deep.equal(['10.244.0.0/16']);
+  });
+
+  describe('planPeerOperations: desired-peer changes → Speaker.addPeer / updatePeer / removePeer', () => {
+    /** Three nodes; `rr`: ra is a reflector (cluster id 1.1.1.1), the mesh is off, every node peers with it. */
+    const cluster = (rr: boolean, extra = ''): Resource[] => parseResources(`
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec: { asNumber: 64512, nodeToNodeMeshEnabled: ${!rr} }
+---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: { name: pods }
+spec: { cidr: 10.72.0.0/16 }
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: ra, labels: { rr: "true" } }
+spec: { bgp: { ipv4Address: 10.73.0.1/24${rr ? ', routeReflectorClusterID: 1.1.1.1' : ''} } }
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: b, labels: { rr: "false" } }
+spec: { bgp: { ipv4Address: 10.73.0.2/24 } }
+---
+apiVersion: projectcalico.org/v3
+kind: Node
+metadata: { name: c, labels: { rr: "false" } }
+spec: { bgp: { ipv4Address: 10.73.0.3/24 } }
+${rr ? `---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: peer-with-rr }
+spec: { nodeSelector: all(), peerSelector: rr == 'true' }` : ''}${extra}`, 'x.yaml').map((l) => l.resource);
+    const names = (ds: readonly DesiredPeer[]) => ds.map((d) => d.name);
+
+    it('mesh → reflector, on the reflector: both sessions updated in place to rr-client, nothing added or removed', () => {
+      const running = desiredPeers('ra', cluster(false));
+      const ops = planPeerOperations(running, desiredPeers('ra', cluster(true)), new Set(names(running)));
+      expect(ops.add).to.deep.equal([]);
+      expect(ops.remove).to.deep.equal([]);
+      expect(ops.pending).to.equal(false);
+      expect(ops.update.map((u) => [u.name, u.config.type, u.reset])).to.deep.equal([['node/b/v4', 'rr-client', false], ['node/c/v4', 'rr-client', false]]);
+      expect(ops.update[0].fields).to.include('kind');
+      expect(ops.update[0].config).to.deep.include({ name: 'node/b/v4', address: '10.73.0.2', peerAs: 64512, localAs: 64512 });
+    });
+
+    it('mesh → reflector, on a client: the reflector session updated to rr-server now; the client–client session goes only once converged and covered', () => {
+      const running = desiredPeers('b', cluster(false));
+      const desired = desiredPeers('b', cluster(true));
+      const converged = new Set(names(running));
+      const first = planPeerOperations(running, desired, converged, { covered: new Set() });
+      expect(first.update.map((u) => [u.name, u.config.type])).to.deep.equal([['node/ra/v4', 'rr-server']]);
+      expect(first.add).to.deep.equal([]);
+      expect(first.remove).to.deep.equal([]);
+      expect(first.pending).to.equal(true);
+      // After the update the running set has the new role; c's routes now also come from ra.
+      const updated = running.map((r) => desired.find((d) => d.name === r.name) ?? r);
+      const second = planPeerOperations(updated, desired, converged, { covered: new Set(['node/c/v4']) });
+      expect(second.update).to.deep.equal([]);
+      expect(names(second.remove)).to.deep.equal(['node/c/v4']);
+      expect(second.pending).to.equal(false);
+    });
+
+    it('a genuinely new session (a reflector the client did not peer with) is added first; the removal waits for it', () => {
+      // Before: b peers only with c (explicit BGPPeer, mesh off); after: only with ra.
+      const before = desiredPeers('b', cluster(false)).filter((d) => d.name === 'node/c/v4');
+      const after = desiredPeers('b', cluster(true));
+      const ops = planPeerOperations(before, after, new Set(['node/c/v4']), { covered: new Set(['node/c/v4']) });
+      expect(names(ops.add)).to.deep.equal(['node/ra/v4']);
+      expect(ops.update).to.deep.equal([]);
+      expect(ops.remove).to.deep.equal([]);
+      expect(ops.pending).to.equal(true);
+      const later = planPeerOperations([...before, ...after], after, new Set(['node/c/v4', 'node/ra/v4']), { covered: new Set(['node/c/v4']) });
+      expect(names(later.remove)).to.deep.equal(['node/c/v4']);
+      expect(later.add).to.deep.equal([]);
+    });
+
+    it('a session the cluster renames (same address and family) is updated under its live name, never added beside it', () => {
+      const live: DesiredPeer = {
+        name: 'peer/10.73.0.9', family: 4, peerAddress: '10.73.0.9', peerPort: 179, peerAsn: 65000, localAsn: 64512, kind: 'external',
+        keepOriginalNextHop: false, source: ['BGPPeer/tor'],
+      };
+      const renamed: DesiredPeer = { ...live, name: 'node/x/v4', kind: 'mesh', peerNode: 'x', source: ['BGPPeer/x'] };
+      expect(aliasLivePeers([live], [renamed])).to.deep.equal([{ ...renamed, name: 'peer/10.73.0.9' }]);
+      const ops = planPeerOperations([live], [renamed], new Set(['peer/10.73.0.9']));
+      expect(ops.add).to.deep.equal([]);
+      expect(ops.remove).to.deep.equal([]);
+      expect(ops.update.map((u) => [u.name, u.config.type, u.config.address])).to.deep.equal([['peer/10.73.0.9', 'mesh', '10.73.0.9']]);
+      expect(names(ops.desired)).to.deep.equal(['peer/10.73.0.9']);
+      // A different address is a different session: added, and the old one removed after.
+      const other = { ...renamed, peerAddress: '10.73.0.8' };
+      const ops2 = planPeerOperations([live], [other], new Set(['peer/10.73.0.9']), { covered: new Set(['peer/10.73.0.9']) });
+      expect(names(ops2.add)).to.deep.equal(['node/x/v4']);
+      expect(ops2.update).to.deep.equal([]);
+      // Same address, other family (never equal text, but the key includes it): no alias.
+      expect(aliasLivePeers([live], [{ ...renamed, family: 6 }])[0].name).to.equal('node/x/v4');
+    });
+
+    it('a change of what the session carries (password) is an update with reset, made after the rest converged', () => {
+      const running = desiredPeers('b', cluster(false));
+      const desired = desiredPeers('b', cluster(false, `
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: { name: c-key }
+spec: { peerIP: 10.73.0.3, asNumber: 64512, password: sesame }`));
+      // c/v4 gets a password; ra not yet converged: the reset waits.
+      const waiting = planPeerOperations(running, desired, new Set(['node/c/v4']));
+      expect(waiting.update).to.deep.equal([]);
+      expect(waiting.pending).to.equal(true);
+      const ready = planPeerOperations(running, desired, new Set(names(running)));
+      expect(ready.update.map((u) => [u.name, u.reset, u.config.password])).to.deep.equal([['node/c/v4', true, 'sesame']]);
+      expect(ready.update[0].fields).to.include('password');
+    });
+  });
+
+  it('speakerRestartKey: AS, router id, addresses, listen port restart the speaker; cluster id does not', () => {
+    const a = nodeIdentity(view(), 'a', {}, 'x');
+    expect(speakerRestartKey({ ...a, clusterId: undefined })).to.equal(speakerRestartKey(a));
+    expect(speakerRestartKey({ ...a, asNumber: 1 })).to.not.equal(speakerRestartKey(a));
+    expect(speakerRestartKey({ ...a, routerId: '1.2.3.4' })).to.not.equal(speakerRestartKey(a));
+    expect(speakerRestartKey({ ...a, listenPort: 179 })).to.not.equal(speakerRestartKey(a));
+    expect(speakerRestartKey({ ...a, ipv6: 'fd00::1' })).to.not.equal(speakerRestartKey(a));
+  });
+
+  it('ownBlockCommunities: standard AA:NN (RFC 1997) and large A:B:C (RFC 8092) values, node config over default, no duplicates', () => {
+    const rs = parseResources(`
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: default }
+spec:
+  communities: [{ name: a, value: "64512:100" }, { name: b, value: "64512:100" }, { name: big, value: "4200000000:1:2" }]
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata: { name: node.n2 }
+spec:
+  communities: [{ name: c, value: "65535:65535" }]
+`, 'c.yaml').map((l) => l.resource);
+    expect(ownBlockCommunities(rs, 'n1')).to.deep.equal({ communities: [64512 * 65536 + 100], largeCommunities: [[4200000000, 1, 2]] });
+    expect(ownBlockCommunities(rs, 'n2')).to.deep.equal({ communities: [0xffffffff], largeCommunities: [] });
+    expect(ownBlockCommunities(resources(), 'a')).to.deep.equal({ communities: [], largeCommunities: [] });
   });
 });
