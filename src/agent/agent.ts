@@ -50,6 +50,7 @@ import { linksWithAddresses, hostInterfaces } from '../dataplane/links';
 import { IPIP_DEVICE, VXLAN_DEVICE, VXLAN_V6_DEVICE } from '../dataplane/nexthop-decision';
 import { TunnelUnsupportedError } from '../dataplane/tunnels';
 import { SYSCTL_IPV4_FORWARD, SYSCTL_IPV6_FORWARD } from '../dataplane/host';
+import { HostNextHopResolver } from '../dataplane/resolver';
 import { HostSnapshot, SnapshotScope, captureHost, planUndo, applyUndo } from './start-undo';
 import { formatIP, parseCidr, cidrContains, subnetCount, canonicalIP } from '../lib/ip';
 import { Logging, Logger } from './log';
@@ -116,6 +117,8 @@ export class Agent {
   private readonly version = agentVersion();
   private ds: Datastore | null = null;
   private speaker: Speaker | null = null;
+  /** RFC 4271 §9.1.2: next hops resolve over connected subnets and non-BGP host routes. */
+  private nextHopResolver: HostNextHopResolver | null = null;
   private dataplane: Dataplane | null = null;
   private fib: FibReconciler | null = null;
   private socket: NetlinkSocket | null = null;
@@ -371,6 +374,13 @@ export class Agent {
   private async startSpeaker(identity: NodeIdentity, view: ClusterStateView, restarting: boolean, peers: readonly DesiredPeer[]): Promise<void> {
     const o = this.options;
     const speakerLog = this.logging.component('speaker');
+    if (!this.nextHopResolver) {
+      this.nextHopResolver = await HostNextHopResolver.open({
+        onChange: () => this.speaker?.nextHopsChanged(),
+        onError: (e) => this.log.warn({ err: e.message }, 'next-hop resolver refresh failed; keeping the last host snapshot'),
+      });
+      this.nextHopResolver.start();
+    }
     const speaker = new Speaker({
       localAs: identity.asNumber,
       routerId: identity.routerId,
@@ -380,6 +390,7 @@ export class Agent {
       pools: enabledPoolCidrs(view.resources),
       clusterId: identity.clusterId ?? null,
       maxPaths: o.maxPaths,
+      resolveNextHop: this.nextHopResolver.resolve,
       gracefulRestart: { enabled: true, restartTime: o.restartTime, restarting },
       connectRetryTime: CONNECT_RETRY_S,
       backoff: BACKOFF,
@@ -767,6 +778,7 @@ export class Agent {
     for (const t of [this.applyTimer, this.transitionTimer]) if (t) clearTimeout(t);
     await this.work.catch(() => undefined);
     await this.speaker?.stop({ graceful: true }).catch((e) => this.log.warn({ err: (e as Error).message }, 'speaker stop'));
+    this.nextHopResolver?.close();
     // The reconciler stops (routes stay); the dataplane's own netlink socket closes below.
     if (this.dataplane && this.fibStarted) await this.dataplane.stop().catch(() => undefined);
     else if (this.fib) await this.fib.stop().catch(() => undefined);
