@@ -7,22 +7,61 @@
 
 import { EventEmitter } from 'events';
 import { ClusterState } from './state';
-import { ClusterEvent, RESOURCES, encodeResource, resourceKey, nodeStatusKey, livenessKey, BlockClaim, decodeEntry } from './keys';
+import { ClusterEvent, RESOURCES, BLOCKS, NODE_BLOCKS, encodeResource, resourceKey, nodeStatusKey, livenessKey, BlockClaim, decodeEntry } from './keys';
 import { KvStore } from './kv';
 import {
   Resource, Located, Kind, NodeStatusFields, NodeResource, validateSet, resourceId, kindPlural,
   decodeStored, toDocument, DEFAULT_API_VERSION,
 } from './resources';
-import { claimNodeBlocks, releaseNodeBlocks } from './ipam';
+import {
+  claimNodeBlocks, releaseNodeBlocks, planNodeClaims, readClaimInputs, decodeNodeIndex, ClaimInputs, MAX_CLAIM_ATTEMPTS,
+} from './ipam';
+import { IpamError } from './errors';
 import { DatastoreError, ResourceError, ResourceProblem } from './errors';
 import { parseCidr, cidrsOverlap } from '../lib/ip';
 
 export type DatastoreState = 'connecting' | 'connected' | 'disconnected';
 
+/**
+ * Registrations pick a new block at random among this many of the lowest free ones: with 50
+ * agents in flight, ~5% of first attempts collide (against ~100% when all take the lowest).
+ */
+const REGISTER_SPREAD = 1024;
+
 /** A running liveness record; stop() removes it (etcd: revokes the lease). */
 export interface LivenessHandle {
   readonly node: string;
   stop(): Promise<void>;
+}
+
+/** A liveness record ready to be put (key, value, etcd lease ID) and the handle that keeps it alive. */
+export interface LivenessStart {
+  entry: [key: string, value: string, lease?: string];
+  handle: LivenessHandle;
+}
+
+/** What an agent registers at start (see Datastore.register). */
+export interface RegisterOptions {
+  /** Liveness TTL (etcd lease TTL), seconds. */
+  ttlSeconds: number;
+  /**
+   * The addresses the agent detected: set on its Node (created when absent, else only these
+   * fields change). Without them the Node must exist already (else IpamError UNKNOWN_NODE).
+   */
+  addresses?: { ipv4Address?: string; ipv6Address?: string };
+  /** Labels and annotations of a Node created by this registration (an existing Node keeps its own). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Registration {
+  node: 'created' | 'updated' | 'unchanged';
+  /** The node's blocks, one per pool that selects it (or its pins), sorted by pool name. */
+  claims: BlockClaim[];
+  /** The running liveness record (etcd: the key on the lease; stop() revokes it). */
+  liveness: LivenessHandle;
+  /** Decisions made: 1 unless a race was lost or the watched state could not decide (then read afresh). */
+  attempts: number;
 }
 
 export interface ApplyResult { id: string; action: 'created' | 'configured' | 'unchanged' }
@@ -42,6 +81,11 @@ export abstract class Datastore extends EventEmitter {
   /** 'etcd:http://127.0.0.1:2379' or 'file:/etc/nexthop/cluster.yaml'. */
   abstract readonly description: string;
   protected abstract readonly kv: KvStore;
+  /**
+   * Whether resources are keys of the KvStore that a transaction may compare and write (etcd),
+   * or read-only virtual keys (the file backend's YAML).
+   */
+  protected readonly resourcesInKv: boolean = true;
   private connState: DatastoreState = 'connecting';
 
   /** Reads everything into `state` once (no watch). */
@@ -51,6 +95,11 @@ export abstract class Datastore extends EventEmitter {
   abstract close(): Promise<void>;
   /** Marks the node alive while the handle runs (etcd: a key on a lease with `ttlSeconds`). */
   abstract keepAlive(node: string, ttlSeconds: number): Promise<LivenessHandle>;
+  /**
+   * Starts liveness without writing it: etcd grants the lease (and keeps it alive); the returned
+   * entry is the liveness key on it, for the caller's transaction.
+   */
+  protected abstract beginLiveness(node: string, ttlSeconds: number): Promise<LivenessStart>;
   /** Writes validated resources (one transaction where the backend allows). */
   protected abstract writeResources(items: Located[]): Promise<void>;
   /** Removes one resource; false when it did not exist. */
@@ -215,23 +264,100 @@ export abstract class Datastore extends EventEmitter {
     const key = resourceKey('Node', name);
     for (let attempt = 0; attempt < 50; attempt++) {
       const raw = await this.kv.get(key);
-      let doc: Record<string, unknown>;
-      if (raw === undefined) {
-        doc = { apiVersion: DEFAULT_API_VERSION, kind: 'Node', metadata: { name, labels }, spec: { bgp: { ...addresses } } };
-      } else {
-        const cur = decodeStored(JSON.parse(raw), `datastore key ${key}`) as NodeResource;
-        const bgp = { ...(cur.spec.bgp ?? {}) };
-        for (const k of ['ipv4Address', 'ipv6Address'] as const) if (addresses[k] !== undefined) bgp[k] = addresses[k];
-        doc = toDocument({ ...cur, spec: { ...cur.spec, bgp } });
-      }
-      // Validate exactly as apply would (addresses, name).
-      const node = decodeStored(doc, `node ${name} registration`);
-      const text = encodeResource(node);
+      const { text } = registeredNode(name, raw, addresses, { labels, annotations: {} });
       if (text === raw) return 'unchanged';
       const ok = await this.kv.txn(raw === undefined ? { absent: [key], put: [[key, text]] } : { equal: [[key, raw]], put: [[key, text]] });
       if (ok) return raw === undefined ? 'created' : 'updated';
     }
     throw new DatastoreError('UNAVAILABLE', `could not register node ${name}: too many concurrent writers`, this.description);
+  }
+
+  /**
+   * An agent's whole registration in as few datastore writes as correctness allows (etcd: one
+   * lease grant, then ONE transaction per attempt): the Node created or its addresses updated
+   * (registerNode's rules), its blocks claimed in every pool that selects it (planNodeClaims:
+   * create-if-absent on each new block key, reuse of what its index records, pins), and its
+   * liveness key put on the lease. The transaction compares the Node's stored value (or its
+   * absence), every block and index it decides on, and the pools it claims in, so a stale
+   * snapshot only makes it fail, and the next attempt reads the store afresh and (after a lost
+   * race) takes a random one of the lowest 64 free blocks. While watching, the first attempt
+   * decides from the watched state alone (no reads). Nothing is written when it throws (the
+   * lease is revoked). Throws IpamError (UNKNOWN_NODE, NO_POOL, POOL_EXHAUSTED, BLOCK_CONFLICT,
+   * BLOCK_NOT_IN_POOL, CLAIM_CONTENTION), ResourceError (a bad address), DatastoreError.
+   */
+  async register(name: string, options: RegisterOptions): Promise<Registration> {
+    const nodeKey = resourceKey('Node', name);
+    const live = await this.beginLiveness(name, options.ttlSeconds);
+    try {
+      for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+        // The watched state decides the first attempt only; anything it cannot settle (the
+        // Node not seen yet, a claim error) is decided again from fresh reads.
+        const fromWatch = attempt === 0 && this.watchingNow && (options.addresses !== undefined || this.state.entry(nodeKey) !== undefined);
+        const raw = fromWatch ? this.state.entry(nodeKey) : await this.kv.get(nodeKey);
+        let node: NodeResource | undefined;
+        let text: string | undefined;
+        if (options.addresses !== undefined) {
+          const meta = { labels: options.labels ?? {}, annotations: options.annotations ?? {} };
+          ({ node, text } = registeredNode(name, raw, options.addresses, meta));
+        } else if (raw !== undefined) {
+          node = decodeStored(JSON.parse(raw), `datastore key ${nodeKey}`) as NodeResource;
+          text = raw;
+        }
+        const { inputs, poolValues } = fromWatch ? this.claimInputsFromState(name, node) : await this.claimInputsFromStore(name, node);
+        let plan;
+        try {
+          plan = planNodeClaims(name, inputs, attempt, poolValues, Math.random, { spreadFirst: true, spread: REGISTER_SPREAD });
+        } catch (e) {
+          if (fromWatch && e instanceof IpamError) continue; // maybe a stale view: decide from the store
+          throw e;
+        }
+        const t = plan.txn;
+        if (this.resourcesInKv) {
+          if (raw === undefined) t.absent.push(nodeKey); else t.equal.push([nodeKey, raw]);
+        } else {
+          // Resources of a file datastore are the user's YAML: compared by nothing, written never
+          // (a Node to create or change here makes the transaction fail with READ_ONLY).
+          t.equal = t.equal.filter(([k]) => !k.startsWith(RESOURCES));
+        }
+        if (text !== raw) t.put.push([nodeKey, text!]);
+        t.put.push(live.entry);
+        if (await this.kv.txn(t)) {
+          return { node: raw === undefined ? 'created' : text === raw ? 'unchanged' : 'updated', claims: plan.claims, liveness: live.handle, attempts: attempt + 1 };
+        }
+      }
+      throw new IpamError('CLAIM_CONTENTION', `node ${name}: registration lost ${MAX_CLAIM_ATTEMPTS} races for its blocks or its Node; retry`, name);
+    } catch (e) {
+      await live.handle.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Claim inputs from the watched state: no reads at all. */
+  private claimInputsFromState(name: string, node: NodeResource | undefined): { inputs: ClaimInputs; poolValues: Map<string, string> } {
+    const resources = this.state.resources().filter((r) => !(r.kind === 'Node' && r.metadata.name === name));
+    if (node) resources.push(node);
+    const ixPrefix = `${NODE_BLOCKS}${name}/`;
+    const index = decodeNodeIndex([...this.state.rawEntries(ixPrefix)].map(([k, v]): [string, string] => [k.slice(ixPrefix.length), v]));
+    const blocks = this.state.rawEntries(BLOCKS);
+    const poolValues = new Map<string, string>();
+    for (const [k, v] of this.state.rawEntries(`${RESOURCES}ippools/`)) poolValues.set(k.slice(`${RESOURCES}ippools/`.length), v);
+    return { inputs: { resources, index, blockKeys: blocks.keys(), blockValue: (k) => blocks.get(k) }, poolValues };
+  }
+
+  /** Claim inputs read from the store: pools and the node's index and blocks fresh; other nodes' pins as for claimBlocks. */
+  private async claimInputsFromStore(name: string, node: NodeResource | undefined): Promise<{ inputs: ClaimInputs; poolValues: Map<string, string> }> {
+    const [others, poolEntries] = await Promise.all([
+      this.watchingNow ? Promise.resolve(this.state.resources().filter((r) => r.kind === 'Node')) : this.readResources(['Node']),
+      this.kv.list(`${RESOURCES}ippools/`),
+    ]);
+    const resources: Resource[] = others.filter((r) => r.metadata.name !== name);
+    const poolValues = new Map<string, string>();
+    for (const [k, v] of poolEntries) {
+      const it = decodeEntry(k, v);
+      if (it?.what === 'resource') { resources.push(it.resource); poolValues.set(it.resource.metadata.name, v); }
+    }
+    if (node) resources.push(node);
+    return { inputs: await readClaimInputs(this.kv, name, resources), poolValues };
   }
 
   /**
@@ -256,6 +382,29 @@ export abstract class Datastore extends EventEmitter {
     }
     throw new DatastoreError('UNAVAILABLE', `could not update status of node ${node}: too many concurrent writers`, this.description);
   }
+}
+
+/**
+ * Pure: the Node an agent registration stores, given the stored text (`raw`, undefined when
+ * absent): a new Node with the addresses (and `meta`) when absent; otherwise the stored one with
+ * only spec.bgp.ipv4Address / ipv6Address set to the given ones. Validated exactly as `apply`
+ * would (ResourceError naming the field). `text === raw` when nothing changes.
+ */
+export function registeredNode(name: string, raw: string | undefined, addresses: { ipv4Address?: string; ipv6Address?: string },
+  meta: { labels: Record<string, string>; annotations: Record<string, string> }): { node: NodeResource; text: string } {
+  let doc: Record<string, unknown>;
+  if (raw === undefined) {
+    const metadata: Record<string, unknown> = { name, labels: meta.labels };
+    if (Object.keys(meta.annotations).length > 0) metadata.annotations = meta.annotations;
+    doc = { apiVersion: DEFAULT_API_VERSION, kind: 'Node', metadata, spec: { bgp: { ...addresses } } };
+  } else {
+    const cur = decodeStored(JSON.parse(raw), `datastore key ${resourceKey('Node', name)}`) as NodeResource;
+    const bgp = { ...(cur.spec.bgp ?? {}) };
+    for (const k of ['ipv4Address', 'ipv6Address'] as const) if (addresses[k] !== undefined) bgp[k] = addresses[k];
+    doc = toDocument({ ...cur, spec: { ...cur.spec, bgp } });
+  }
+  const node = decodeStored(doc, `node ${name} registration`) as NodeResource;
+  return { node, text: encodeResource(node) };
 }
 
 /** Encodes resources for a put. */

@@ -12,7 +12,7 @@
 import * as net from 'net';
 import * as os from 'os';
 import { Etcd3, IOptions, Watcher, IWatchResponse, ICompare, IRequestOp, Lease } from 'etcd3';
-import { Datastore, LivenessHandle, resourceEntries } from './datastore';
+import { Datastore, LivenessHandle, LivenessStart, resourceEntries } from './datastore';
 import { KvStore, KvTxn } from './kv';
 import { DEFAULT_PREFIX, EntryChange, livenessKey, resourceKey, LivenessRecord } from './keys';
 import { Kind, Located } from './resources';
@@ -131,7 +131,7 @@ export class EtcdKv implements KvStore {
       ...(t.equal ?? []).map(([key, value]): ICompare => ({ key: this.k(key), target: 'Value', result: 'Equal', value: Buffer.from(value) })),
     ];
     const success: IRequestOp[] = [
-      ...(t.put ?? []).map(([key, value]): IRequestOp => ({ request_put: { key: this.k(key), value: Buffer.from(value) } })),
+      ...(t.put ?? []).map(([key, value, lease]): IRequestOp => ({ request_put: { key: this.k(key), value: Buffer.from(value), ...(lease !== undefined ? { lease } : {}) } })),
       ...(t.del ?? []).map((key): IRequestOp => ({ request_delete_range: { key: this.k(key) } })),
     ];
     if (compare.length + success.length > MAX_TXN_OPS) {
@@ -161,6 +161,7 @@ export class EtcdDatastore extends Datastore {
   private delay: number;
   /** Leases of running keepAlive() handles; close() stops their heartbeats (the keys then expire). */
   private readonly leases = new Set<() => void>();
+  private readonly explainFailure: (e: unknown) => unknown;
   /** How many full re-lists the watch has done (compaction, reconnection): for status and tests. */
   resyncs = 0;
 
@@ -200,7 +201,8 @@ export class EtcdDatastore extends Datastore {
     };
     this.client = new Etcd3(clientOptions);
     const context = { endpoints, access, prefix: this.prefix, description: this.description };
-    this.kv = new EtcdKv(this.client, this.prefix, this.opts.callTimeoutMs, (e) => explainEtcdFailure(e, context) ?? e);
+    this.explainFailure = (e) => explainEtcdFailure(e, context) ?? e;
+    this.kv = new EtcdKv(this.client, this.prefix, this.opts.callTimeoutMs, this.explainFailure);
   }
 
   protected get watchingNow(): boolean { return this.watching; }
@@ -317,27 +319,53 @@ export class EtcdDatastore extends Datastore {
    * (etcd away longer than the TTL) it grants a new one as soon as etcd answers again.
    */
   async keepAlive(node: string, ttlSeconds: number): Promise<LivenessHandle> {
+    const start = await this.beginLiveness(node, ttlSeconds);
+    const [key, value, lease] = start.entry;
+    try {
+      await this.kv.txn({ put: [[key, value, lease]] });
+    } catch {
+      // The lease is kept alive (or re-granted when lost, which puts the key again).
+    }
+    return start.handle;
+  }
+
+  /**
+   * Grants the liveness lease (one etcd call) and keeps it alive; the caller puts `entry` (the
+   * liveness key on that lease) in its own transaction (register() puts it together with the
+   * Node and the claims). When the lease is lost (etcd away longer than the TTL) a new one is
+   * granted as soon as etcd answers again, and the key is put on it.
+   */
+  protected async beginLiveness(node: string, ttlSeconds: number): Promise<LivenessStart> {
     this.assertOpen();
     let stopped = false;
     let lease: Lease | null = null;
     let retry: NodeJS.Timeout | null = null;
     const record: LivenessRecord = { node, since: new Date().toISOString(), pid: process.pid, host: os.hostname() };
     const key = this.prefix + livenessKey(node);
-    const grant = async (): Promise<void> => {
-      if (stopped || this.closed) return;
+    const newLease = (): Lease => {
       const l = this.client.lease(ttlSeconds, { autoKeepAlive: true });
       lease = l;
       l.on('lost', () => {
         if (stopped || lease !== l) return;
-        retry = setTimeout(() => { retry = null; grant().catch(() => undefined); }, this.opts.backoffInitialMs * 10);
+        retry = setTimeout(() => { retry = null; regrant().catch(() => undefined); }, this.opts.backoffInitialMs * 10);
       });
+      return l;
+    };
+    const regrant = async (): Promise<void> => {
+      if (stopped || this.closed) return;
       try {
-        await l.put(key).value(JSON.stringify(record)).exec();
+        await newLease().put(key).value(JSON.stringify(record)).exec();
       } catch {
         // 'lost' fires too when the grant fails; the retry above takes it from there.
       }
     };
-    await grant();
+    let id: string;
+    try {
+      id = await newLease().grant();
+    } catch (e) {
+      stopped = true;
+      throw this.kvFailure(e);
+    }
     const release = () => {
       stopped = true;
       if (retry) clearTimeout(retry);
@@ -345,15 +373,25 @@ export class EtcdDatastore extends Datastore {
     };
     this.leases.add(release);
     return {
-      node,
-      stop: async () => {
-        this.leases.delete(release);
-        stopped = true;
-        if (retry) clearTimeout(retry);
-        const l = lease as Lease | null;
-        if (l) await l.revoke({ deadline: Date.now() + this.opts.callTimeoutMs }).catch(() => undefined);
+      entry: [livenessKey(node), JSON.stringify(record), id],
+      handle: {
+        node,
+        stop: async () => {
+          this.leases.delete(release);
+          stopped = true;
+          if (retry) clearTimeout(retry);
+          const l = lease as Lease | null;
+          if (l) await l.revoke({ deadline: Date.now() + this.opts.callTimeoutMs }).catch(() => undefined);
+        },
       },
     };
+  }
+
+  /** A failed call as the error to throw: TLS/auth explained, else UNAVAILABLE naming the endpoints. */
+  private kvFailure(e: unknown): Error {
+    const explained = this.explainFailure(e);
+    if (explained instanceof DatastoreError) return explained;
+    return new DatastoreError('UNAVAILABLE', `etcd ${this.endpoints.join(',')} unreachable: ${(e as Error).message}`, this.description);
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as YAML from 'yaml';
-import { Datastore, LivenessHandle } from './datastore';
+import { Datastore, LivenessHandle, LivenessStart } from './datastore';
 import { KvStore, KvTxn } from './kv';
 import { RESOURCES, resourceKey, encodeResource, livenessKey, LivenessRecord } from './keys';
 import { Kind, Located, parseResources, toDocument, KINDS } from './resources';
@@ -122,6 +122,7 @@ export class FileKv implements KvStore {
 
 export class FileDatastore extends Datastore {
   readonly description: string;
+  protected override readonly resourcesInKv = false;
   readonly kv: FileKv;
   readonly resourcePath: string;
   readonly statePath: string;
@@ -271,20 +272,27 @@ export class FileDatastore extends Datastore {
 
   /** Liveness in the state file: a record with an expiry, refreshed every ttl/3. */
   async keepAlive(node: string, ttlSeconds: number): Promise<LivenessHandle> {
+    const start = await this.beginLiveness(node, ttlSeconds);
+    await this.kv.txn({ put: [start.entry] });
+    return start.handle;
+  }
+
+  /** The first liveness record (for the caller's transaction) and the heartbeat that renews it. */
+  protected async beginLiveness(node: string, ttlSeconds: number): Promise<LivenessStart> {
     const key = livenessKey(node);
     const since = new Date().toISOString();
-    const beat = async () => {
-      const rec: LivenessRecord = { node, since, pid: process.pid, host: os.hostname(), expiresAt: Date.now() + ttlSeconds * 1000 };
-      await this.kv.txn({ put: [[key, JSON.stringify(rec)]] });
-    };
-    await beat();
+    const record = (): string => JSON.stringify({ node, since, pid: process.pid, host: os.hostname(), expiresAt: Date.now() + ttlSeconds * 1000 } satisfies LivenessRecord);
+    const beat = async () => { await this.kv.txn({ put: [[key, record()]] }); };
     const timer = setInterval(() => { beat().catch((e) => this.emit('problem', `liveness of ${node}: ${(e as Error).message}`)); }, Math.max(200, (ttlSeconds * 1000) / 3));
     timer.unref();
     return {
-      node,
-      stop: async () => {
-        clearInterval(timer);
-        await this.kv.txn({ del: [key] });
+      entry: [key, record()],
+      handle: {
+        node,
+        stop: async () => {
+          clearInterval(timer);
+          await this.kv.txn({ del: [key] });
+        },
       },
     };
   }

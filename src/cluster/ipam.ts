@@ -5,14 +5,16 @@
 // key (compare-and-swapped in the same transaction) makes one node never take two blocks of a
 // pool and lets it find its blocks again after a restart. Blocks are released only by
 // releaseNodeBlocks() (when the Node is deleted), never because a node's liveness lapsed.
-// The pure choice of a candidate block is separate from the I/O against a KvStore.
+// The decision is pure (planNodeClaims: every pool of the node in ONE guarded transaction, which
+// Datastore.register extends with the Node and the liveness key) and separate from the I/O
+// against a KvStore.
 // RFC 4632 §3.1 (CIDR prefix notation) for the block arithmetic; the allocation scheme itself is
 // nexthop's own (like Calico's block affinity), no RFC.
 
 import { Resource, NodeResource } from './resources';
 import { PoolView, poolsOf, poolsForNode } from './state';
-import { BLOCKS, BlockClaim, blockKey, nodeBlockKey, NODE_BLOCKS, keyPartToCidr } from './keys';
-import { KvStore } from './kv';
+import { BLOCKS, BlockClaim, blockKey, nodeBlockKey, NODE_BLOCKS, keyPartToCidr, resourceKey } from './keys';
+import { KvStore, KvTxn } from './kv';
 import { IpamError } from './errors';
 import { parseCidr, formatCidr, nthSubnet, subnetCount, subnetIndex, cidrContains, cidrsOverlap, Cidr } from '../lib/ip';
 
@@ -27,31 +29,64 @@ export const MAX_CLAIM_ATTEMPTS = 200;
  */
 export function chooseBlock(pool: PoolView, taken: ReadonlySet<string>, reserved: readonly Cidr[], attempt: number,
   random: () => number = Math.random, spread = 64): string | null {
-  const cidr = parseCidr(pool.cidr)!;
-  const count = subnetCount(cidr, pool.blockSize);
-  const want = attempt === 0 ? 1 : spread;
+  const blocks = poolBlocks(parseCidr(pool.cidr)!, pool.blockSize);
+  const isFree = (i: number): string | null => {
+    const text = blocks.text(i);
+    if (taken.has(text)) return null;
+    if (reserved.length > 0) { const b = blocks.cidr(i); if (reserved.some((r) => cidrsOverlap(r, b))) return null; }
+    return text;
+  };
+  // The wanted rank among the free blocks: 0 on a first attempt, else uniform in [0, spread).
+  const rank = attempt === 0 ? 0 : Math.floor(random() * spread);
   const free: string[] = [];
-  for (let i = 0n; i < count && free.length < want; i++) {
-    const block = nthSubnet(cidr, pool.blockSize, i);
-    const text = formatCidr(block);
-    if (taken.has(text)) continue;
-    if (reserved.some((r) => cidrsOverlap(r, block))) continue;
-    free.push(text);
+  for (let i = 0; i < blocks.count && free.length <= rank; i++) {
+    const text = isFree(i);
+    if (text !== null) free.push(text);
   }
   if (free.length === 0) return null;
+  if (free.length > rank) return free[rank];
+  // Fewer than `spread` free blocks in the whole pool: uniform among those there are.
   return free[Math.floor(random() * free.length)];
 }
 
-/** The node's blocks per pool as recorded in its index keys. */
-async function readIndex(kv: KvStore, node: string): Promise<Map<string, { raw: string; cidrs: string[] }>> {
-  const out = new Map<string, { raw: string; cidrs: string[] }>();
-  const prefix = `${NODE_BLOCKS}${node}/`;
-  for (const [k, v] of await kv.list(prefix)) {
-    let cidrs: string[];
-    try { cidrs = JSON.parse(v) as string[]; } catch { cidrs = []; }
-    out.set(k.slice(prefix.length), { raw: v, cidrs: Array.isArray(cidrs) ? cidrs : [] });
+/**
+ * The blocks of `cidr` of size `/blockSize` by index: canonical text and Cidr. IPv4 in plain
+ * 32-bit arithmetic (a 1,000-node claim storm looks at millions of blocks); IPv6 through the
+ * bigint helpers of lib/ip. Pools have at most 2^24 blocks (resources.ts).
+ */
+function poolBlocks(cidr: Cidr, blockSize: number): { count: number; text(i: number): string; cidr(i: number): Cidr } {
+  const count = Number(subnetCount(cidr, blockSize));
+  if (cidr.family === 4) {
+    const base = ((cidr.bytes[0] << 24) | (cidr.bytes[1] << 16) | (cidr.bytes[2] << 8) | cidr.bytes[3]) >>> 0;
+    const step = 2 ** (32 - blockSize);
+    const addr = (i: number) => base + i * step;
+    return {
+      count,
+      text: (i) => { const a = addr(i); return `${a >>> 24}.${(a >>> 16) & 0xff}.${(a >>> 8) & 0xff}.${a & 0xff}/${blockSize}`; },
+      cidr: (i) => { const a = addr(i); return { family: 4, bytes: new Uint8Array([a >>> 24, (a >>> 16) & 0xff, (a >>> 8) & 0xff, a & 0xff]), length: blockSize }; },
+    };
+  }
+  return { count, text: (i) => formatCidr(nthSubnet(cidr, blockSize, BigInt(i))), cidr: (i) => nthSubnet(cidr, blockSize, BigInt(i)) };
+}
+
+/** A node's index of one pool (`ipam/nodes/<node>/<pool>`): the stored text and the cidrs in it. */
+export interface NodeIndexEntry { raw: string; cidrs: string[] }
+
+/** Decodes a node's index entries (keys relative to `ipam/nodes/<node>/`); a corrupt one reads as empty. */
+export function decodeNodeIndex(entries: Iterable<[pool: string, raw: string]>): Map<string, NodeIndexEntry> {
+  const out = new Map<string, NodeIndexEntry>();
+  for (const [pool, raw] of entries) {
+    let cidrs: unknown;
+    try { cidrs = JSON.parse(raw); } catch { cidrs = []; }
+    out.set(pool, { raw, cidrs: Array.isArray(cidrs) ? cidrs.filter((c): c is string => typeof c === 'string') : [] });
   }
   return out;
+}
+
+/** The node's blocks per pool as recorded in its index keys, read from the store. */
+async function readIndex(kv: KvStore, node: string): Promise<Map<string, NodeIndexEntry>> {
+  const prefix = `${NODE_BLOCKS}${node}/`;
+  return decodeNodeIndex([...await kv.list(prefix)].map(([k, v]): [string, string] => [k.slice(prefix.length), v]));
 }
 
 function claimValue(cidr: string, pool: string, node: string, pinned: boolean): string {
@@ -64,12 +99,62 @@ function ownerOf(raw: string | undefined): string | undefined {
   try { return (JSON.parse(raw) as BlockClaim).node; } catch { return undefined; }
 }
 
+/** What a claim decides with: a snapshot of the store (watched state or fresh reads). */
+export interface ClaimInputs {
+  /** Every resource, including the claiming node's own Node (as it will be after the transaction). */
+  resources: readonly Resource[];
+  /** The node's index per pool name. */
+  index: ReadonlyMap<string, NodeIndexEntry>;
+  /** Every key under ipam/blocks/ (relative to the prefix, e.g. "ipam/blocks/10.244.3.0-24"). */
+  blockKeys: Iterable<string>;
+  /** The stored claim of a block key, for the keys of `blockKeysToRead` (index and pinned blocks). */
+  blockValue(key: string): string | undefined;
+}
+
+/** The block keys whose values a claim for `nodeName` needs (its pins, and what its index records). */
+export function blockKeysToRead(nodeName: string, resources: readonly Resource[], index: ReadonlyMap<string, NodeIndexEntry>): string[] {
+  const node = resources.find((r): r is NodeResource => r.kind === 'Node' && r.metadata.name === nodeName);
+  const keys = new Set<string>();
+  for (const t of node?.spec.podCIDRs ?? []) { const c = parseCidr(t); if (c) keys.add(blockKey(formatCidr(c))); }
+  for (const e of index.values()) for (const cidr of e.cidrs) keys.add(blockKey(cidr));
+  return [...keys];
+}
+
+export interface PlanOptions {
+  /**
+   * Spread even the first attempt over the lowest `spread` free blocks at random (Calico picks
+   * new blocks at random too). For registrations, which come in storms when a cluster starts:
+   * with the lowest free block first, every agent in flight picks the same one and all but one
+   * lose the race. Default false: the lowest free block first (compact, deterministic).
+   */
+  spreadFirst?: boolean;
+  /** How many of the lowest free blocks a spread choice picks among (default 64). */
+  spread?: number;
+}
+
+/** The outcome of planNodeClaims: the node's blocks, and the one transaction that makes them so. */
+export interface ClaimPlan {
+  claims: BlockClaim[];
+  /** Compares (blocks absent or unchanged, index unchanged, pools unchanged) and writes. */
+  txn: Required<KvTxn>;
+  /** True when nothing needs writing (every block already held and recorded). */
+  unchanged: boolean;
+}
+
 /**
- * Claims (or finds again) the node's blocks in every enabled pool that selects it. Returns
- * them sorted by pool name. Throws IpamError: UNKNOWN_NODE, NO_POOL, POOL_EXHAUSTED,
- * BLOCK_CONFLICT, BLOCK_NOT_IN_POOL, CLAIM_CONTENTION.
+ * Pure: the claims of `nodeName` in every enabled pool that selects it, as ONE transaction over
+ * all pools, decided from `inputs`. Per pool: the pinned blocks (spec.podCIDRs), else the block
+ * the index records (reuse after restart), else a free block (chooseBlock: the lowest on
+ * attempt 0, a random one of the lowest 64 free after a lost race). Every block written is
+ * guarded by create-if-absent (etcd Create revision = 0), every block reused by its stored
+ * value, the index by its stored value (or absence), and each pool decided in by its stored
+ * resource - so a stale snapshot can only make the transaction fail, never give one block to
+ * two nodes. Throws IpamError: UNKNOWN_NODE, NO_POOL, POOL_EXHAUSTED, BLOCK_CONFLICT,
+ * BLOCK_NOT_IN_POOL.
  */
-export async function claimNodeBlocks(kv: KvStore, nodeName: string, resources: readonly Resource[]): Promise<BlockClaim[]> {
+export function planNodeClaims(nodeName: string, inputs: ClaimInputs, attempt: number,
+  poolValues: ReadonlyMap<string, string> = new Map(), random: () => number = Math.random, options: PlanOptions = {}): ClaimPlan {
+  const { resources } = inputs;
   const node = resources.find((r): r is NodeResource => r.kind === 'Node' && r.metadata.name === nodeName);
   if (!node) throw new IpamError('UNKNOWN_NODE', `node ${nodeName} has no Node resource; apply one before claiming blocks`, nodeName);
   const allPools = poolsOf(resources);
@@ -88,97 +173,131 @@ export async function claimNodeBlocks(kv: KvStore, nodeName: string, resources: 
   for (const r of resources) {
     if (r.kind === 'Node' && r.metadata.name !== nodeName) for (const t of r.spec.podCIDRs ?? []) reservedByOthers.push(parseCidr(t)!);
   }
-  const out: BlockClaim[] = [];
+  // Stored blocks: the texts of those of a pool's block size (keys are written from canonical
+  // cidrs, so text equality is block equality), parsed cidrs of any other size.
+  const bySize = new Map<number, Set<string>>();
+  const otherSizes: Cidr[] = [];
+  for (const k of inputs.blockKeys) {
+    const text = keyPartToCidr(k.slice(BLOCKS.length));
+    const len = Number(text.slice(text.lastIndexOf('/') + 1));
+    if (pools.some((p) => p.blockSize === len)) {
+      let set = bySize.get(len);
+      if (!set) { set = new Set(); bySize.set(len, set); }
+      set.add(text);
+    } else {
+      const c = parseCidr(text);
+      if (c) otherSizes.push(c);
+    }
+  }
+  const t: Required<KvTxn> = { absent: [], equal: [], put: [], del: [] };
+  const claims: BlockClaim[] = [];
   for (const pool of pools) {
+    const pv = poolValues.get(pool.name);
+    if (pv !== undefined) t.equal.push([resourceKey('IPPool', pool.name), pv]);
     const poolCidr = parseCidr(pool.cidr)!;
+    const ixKey = nodeBlockKey(nodeName, pool.name);
+    const index = inputs.index.get(pool.name);
+    const guardIndex = () => { if (index) t.equal.push([ixKey, index.raw]); else t.absent.push(ixKey); };
     const pinsHere = pins.filter((p) => cidrContains(poolCidr, p)).map(formatCidr);
-    if (pinsHere.length > 0) out.push(...await claimPinned(kv, nodeName, pool, pinsHere));
-    else out.push(await claimAuto(kv, nodeName, pool, reservedByOthers));
-  }
-  return out;
-}
-
-async function claimPinned(kv: KvStore, node: string, pool: PoolView, pins: string[]): Promise<BlockClaim[]> {
-  const ixKey = nodeBlockKey(node, pool.name);
-  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
-    const index = (await readIndex(kv, node)).get(pool.name);
-    const t: { absent: string[]; equal: [string, string][]; put: [string, string][]; del: string[] } = { absent: [], equal: [], put: [], del: [] };
-    const claims: BlockClaim[] = [];
-    for (const cidr of pins) {
-      const key = blockKey(cidr);
-      const raw = await kv.get(key);
-      const owner = ownerOf(raw);
-      if (raw !== undefined && owner !== node) {
-        throw new IpamError('BLOCK_CONFLICT', `node ${node}: pinned block ${cidr} is held by node ${owner ?? '(unreadable claim)'}`, node, pool.name, cidr);
+    if (pinsHere.length > 0) {
+      for (const cidr of pinsHere) {
+        const key = blockKey(cidr);
+        const raw = inputs.blockValue(key);
+        const owner = ownerOf(raw);
+        if (raw !== undefined && owner !== nodeName) {
+          throw new IpamError('BLOCK_CONFLICT', `node ${nodeName}: pinned block ${cidr} is held by node ${owner ?? '(unreadable claim)'}`, nodeName, pool.name, cidr);
+        }
+        if (raw === undefined) {
+          const v = claimValue(cidr, pool.name, nodeName, true);
+          t.absent.push(key);
+          t.put.push([key, v]);
+          claims.push(JSON.parse(v) as BlockClaim);
+        } else {
+          t.equal.push([key, raw]);
+          claims.push(JSON.parse(raw) as BlockClaim);
+        }
       }
-      if (raw === undefined) {
-        t.absent.push(key);
-        const v = claimValue(cidr, pool.name, node, true);
-        t.put.push([key, v]);
-        claims.push(JSON.parse(v) as BlockClaim);
-      } else {
-        t.equal.push([key, raw]);
-        claims.push({ ...(JSON.parse(raw) as BlockClaim) });
+      // Blocks this node held automatically in the pool before it pinned others are given back.
+      for (const old of index?.cidrs ?? []) {
+        if (pinsHere.includes(old)) continue;
+        const key = blockKey(old);
+        const raw = inputs.blockValue(key);
+        if (raw !== undefined && ownerOf(raw) === nodeName) { t.equal.push([key, raw]); t.del.push(key); }
       }
+      const newIndex = JSON.stringify([...pinsHere].sort());
+      guardIndex();
+      if (!index || index.raw !== newIndex) t.put.push([ixKey, newIndex]);
+      continue;
     }
-    // Blocks this node held automatically in the pool before it pinned others are given back.
-    for (const old of index?.cidrs ?? []) {
-      if (pins.includes(old)) continue;
-      const key = blockKey(old);
-      const raw = await kv.get(key);
-      if (raw !== undefined && ownerOf(raw) === node) { t.equal.push([key, raw]); t.del.push(key); }
-    }
-    const newIndex = JSON.stringify([...pins].sort());
-    if (index) t.equal.push([ixKey, index.raw]); else t.absent.push(ixKey);
-    if (!index || index.raw !== newIndex) t.put.push([ixKey, newIndex]);
-    if (t.put.length === 0 && t.del.length === 0) return claims;
-    if (await kv.txn(t)) return claims;
-  }
-  throw new IpamError('CLAIM_CONTENTION', `node ${node}: gave up claiming pinned blocks in pool ${pool.name} after ${MAX_CLAIM_ATTEMPTS} conflicting attempts`, node, pool.name);
-}
-
-async function claimAuto(kv: KvStore, node: string, pool: PoolView, reservedByOthers: Cidr[]): Promise<BlockClaim> {
-  const ixKey = nodeBlockKey(node, pool.name);
-  const poolCidr = parseCidr(pool.cidr)!;
-  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
-    const index = (await readIndex(kv, node)).get(pool.name);
     // Reuse after restart: the block recorded for this node in this pool.
+    let reused: BlockClaim | null = null;
     for (const cidr of index?.cidrs ?? []) {
       const c = parseCidr(cidr);
       if (!c || !cidrContains(poolCidr, c) || c.length !== pool.blockSize) continue;
-      const raw = await kv.get(blockKey(cidr));
-      if (raw !== undefined && ownerOf(raw) === node) return JSON.parse(raw) as BlockClaim;
+      const key = blockKey(cidr);
+      const raw = inputs.blockValue(key);
+      if (raw !== undefined && ownerOf(raw) === nodeName) {
+        t.equal.push([key, raw]);
+        reused = JSON.parse(raw) as BlockClaim;
+        break;
+      }
       if (raw === undefined) {
         // The index survived but the claim did not (e.g. removed by hand): take it again.
-        const v = claimValue(cidr, pool.name, node, false);
-        if (await kv.txn({ absent: [blockKey(cidr)], equal: [[ixKey, index!.raw]], put: [[blockKey(cidr), v]] })) return JSON.parse(v) as BlockClaim;
-        continue;
+        const v = claimValue(cidr, pool.name, nodeName, false);
+        t.absent.push(key);
+        t.put.push([key, v]);
+        reused = JSON.parse(v) as BlockClaim;
+        break;
       }
     }
-    const taken = new Set<string>();
+    if (reused) { guardIndex(); claims.push(reused); continue; }
+    // Blocks of this size outside the pool are never candidates, so all of them may count as taken.
+    const taken = bySize.get(pool.blockSize) ?? new Set<string>();
     const reserved = [...reservedByOthers];
-    for (const k of await kv.listKeys(BLOCKS)) {
-      const c = parseCidr(keyPartToCidr(k.slice(BLOCKS.length)));
-      if (!c || !cidrsOverlap(poolCidr, c)) continue;
-      if (c.length === pool.blockSize) taken.add(formatCidr(c)); else reserved.push(c);
+    for (const [len, set] of bySize) {
+      if (len === pool.blockSize) continue;
+      for (const text of set) { const c = parseCidr(text)!; if (cidrsOverlap(poolCidr, c)) reserved.push(c); }
     }
-    const choice = chooseBlock(pool, taken, reserved, attempt);
+    for (const c of otherSizes) if (cidrsOverlap(poolCidr, c)) reserved.push(c);
+    const choice = chooseBlock(pool, taken, reserved, options.spreadFirst ? Math.max(1, attempt) : attempt, random, options.spread ?? 64);
     if (!choice) {
       const total = subnetCount(poolCidr, pool.blockSize);
+      const claimed = [...taken].filter((t) => { const c = parseCidr(t); return c !== null && cidrContains(poolCidr, c); }).length;
       throw new IpamError('POOL_EXHAUSTED',
-        `pool ${pool.name} (${pool.cidr}) is exhausted: all ${total} /${pool.blockSize} blocks are held (${taken.size} claimed, the rest pinned or overlapping); node ${node} gets none. Add a pool or delete unused nodes (nexthop delete node NAME)`,
-        node, pool.name);
+        `pool ${pool.name} (${pool.cidr}) is exhausted: all ${total} /${pool.blockSize} blocks are held (${claimed} claimed, the rest pinned or overlapping); node ${nodeName} gets none. Add a pool or delete unused nodes (nexthop delete node NAME)`,
+        nodeName, pool.name);
     }
-    const v = claimValue(choice, pool.name, node, false);
-    const newIndex = JSON.stringify([choice]);
-    const ok = await kv.txn({
-      absent: index ? [blockKey(choice)] : [blockKey(choice), ixKey],
-      equal: index ? [[ixKey, index.raw]] : [],
-      put: [[blockKey(choice), v], [ixKey, newIndex]],
-    });
-    if (ok) return JSON.parse(v) as BlockClaim;
+    const v = claimValue(choice, pool.name, nodeName, false);
+    t.absent.push(blockKey(choice));
+    guardIndex();
+    t.put.push([blockKey(choice), v], [ixKey, JSON.stringify([choice])]);
+    claims.push(JSON.parse(v) as BlockClaim);
   }
-  throw new IpamError('CLAIM_CONTENTION', `node ${node}: lost ${MAX_CLAIM_ATTEMPTS} claim races in pool ${pool.name}; retry`, node, pool.name);
+  return { claims, txn: t, unchanged: t.put.length === 0 && t.del.length === 0 };
+}
+
+/** Reads what planNodeClaims needs from the store itself (no watched state). */
+export async function readClaimInputs(kv: KvStore, nodeName: string, resources: readonly Resource[]): Promise<ClaimInputs> {
+  const [index, blockKeys] = await Promise.all([readIndex(kv, nodeName), kv.listKeys(BLOCKS)]);
+  const keys = blockKeysToRead(nodeName, resources, index);
+  const values = new Map<string, string | undefined>();
+  await Promise.all(keys.map(async (k) => { values.set(k, await kv.get(k)); }));
+  return { resources, index, blockKeys, blockValue: (k) => values.get(k) };
+}
+
+/**
+ * Claims (or finds again) the node's blocks in every enabled pool that selects it: one
+ * transaction for all pools per attempt (planNodeClaims), retried on a lost race. Returns them
+ * sorted by pool name. Throws IpamError: UNKNOWN_NODE, NO_POOL, POOL_EXHAUSTED,
+ * BLOCK_CONFLICT, BLOCK_NOT_IN_POOL, CLAIM_CONTENTION.
+ */
+export async function claimNodeBlocks(kv: KvStore, nodeName: string, resources: readonly Resource[]): Promise<BlockClaim[]> {
+  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+    const plan = planNodeClaims(nodeName, await readClaimInputs(kv, nodeName, resources), attempt);
+    if (plan.unchanged) return plan.claims;
+    if (await kv.txn(plan.txn)) return plan.claims;
+  }
+  throw new IpamError('CLAIM_CONTENTION', `node ${nodeName}: lost ${MAX_CLAIM_ATTEMPTS} claim races; retry`, nodeName);
 }
 
 /**

@@ -10,7 +10,11 @@ export interface KvTxn {
   absent?: string[];
   /** Keys that must exist with exactly this value. */
   equal?: [key: string, value: string][];
-  put?: [key: string, value: string][];
+  /**
+   * Writes. A third element attaches the key to that etcd lease (its ID, from the backend's
+   * liveness grant): the key goes when the lease expires. Backends without leases ignore it.
+   */
+  put?: [key: string, value: string, lease?: string][];
   del?: string[];
 }
 

@@ -136,7 +136,9 @@ export function desiredPeers(nodeName: string, resources: readonly Resource[]): 
       ttlSecurity: spec?.ttlSecurity,
       sourceAddress: sourceAddressFor(spec, family),
       keepOriginalNextHop: spec?.keepOriginalNextHop ?? false,
-      maxRestartTime: spec?.maxRestartTime,
+      // Mesh sessions take Calico's nodeMeshMaxRestartTime (RFC 4724 §3 Restart Time); an
+      // explicit BGPPeer only its own maxRestartTime.
+      maxRestartTime: explicit ? spec?.maxRestartTime : globalCfg.nodeMeshMaxRestartTime,
       source: [source],
     }), explicit);
   };

@@ -44,6 +44,12 @@ export interface BGPConfigurationSpec {
   listenPort?: number;
   logSeverityScreen?: LogSeverity;
   communities?: Community[];
+  /**
+   * Calico nodeMeshMaxRestartTime: the graceful restart time (seconds; written as a Go duration
+   * such as "120s") offered for node-to-node mesh sessions (RFC 4724 §3 Restart Time). Only in
+   * the BGPConfiguration named "default", as in Calico.
+   */
+  nodeMeshMaxRestartTime?: number;
 }
 export type LogSeverity = 'Debug' | 'Info' | 'Warning' | 'Error' | 'Fatal';
 
@@ -73,6 +79,12 @@ export interface IPPoolSpec {
   natOutgoing: boolean;
   disabled: boolean;
   nodeSelector: string;
+  /**
+   * Calico disableBGPExport: the nodes do not originate this pool's blocks into BGP (routes into
+   * it are still accepted from peers and programmed). Kept only when the document gives it, so
+   * pools stored before the field existed encode the same.
+   */
+  disableBGPExport?: boolean;
 }
 
 export interface NodeBGPSpec {
@@ -212,7 +224,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export const CALICO_UNUSED_FIELDS: Readonly<Record<Kind, Readonly<Record<string, readonly string[]>>>> = {
   BGPConfiguration: {
     spec: ['serviceClusterIPs', 'serviceExternalIPs', 'serviceLoadBalancerIPs', 'serviceLoadBalancerAggregation',
-      'prefixAdvertisements', 'nodeMeshPassword', 'nodeMeshMaxRestartTime', 'bindMode', 'ignoredInterfaces',
+      'prefixAdvertisements', 'nodeMeshPassword', 'bindMode', 'ignoredInterfaces',
       'localWorkloadPeeringIPV4', 'localWorkloadPeeringIPV6', 'programClusterRoutes'],
   },
   BGPPeer: {
@@ -221,7 +233,7 @@ export const CALICO_UNUSED_FIELDS: Readonly<Record<Kind, Readonly<Record<string,
   },
   IPPool: {
     // 'ipip' and 'nat-outgoing' are the deprecated v1-style spellings Calico's v3 type still carries.
-    spec: ['allowedUses', 'disableBGPExport', 'assignmentMode', 'namespaceSelector', 'ipip', 'nat-outgoing'],
+    spec: ['allowedUses', 'assignmentMode', 'namespaceSelector', 'ipip', 'nat-outgoing'],
   },
   Node: {
     spec: ['orchRefs', 'addresses', 'wireguard', 'ipv6VXLANTunnelAddr', 'vxlanTunnelMACAddrV6'],
@@ -341,20 +353,33 @@ function checkAddress(c: Checker, v: unknown, field: string, family?: 4 | 6): st
   return canonicalIP(s)!;
 }
 
-/** Go duration ("120s", "2m0s", "1h"), or a bare number of seconds → whole seconds. */
+/**
+ * Go duration (time.ParseDuration units h, m, s, ms, us/µs, ns: "120s", "2m0s", "1h", "1.5m"), or
+ * a bare number of seconds → whole seconds (rounded). No sign: a restart time is never negative.
+ */
 export function parseDuration(text: string): number | null {
   if (/^\d+$/.test(text)) return Number(text);
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  const re = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|μs|ms|h|m|s)/g;
   let total = 0;
   let consumed = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
     if (m.index !== consumed) return null;
     consumed = m.index + m[0].length;
     const n = Number(m[1]);
-    total += m[2] === 'h' ? n * 3600 : m[2] === 'm' ? n * 60 : m[2] === 's' ? n : n / 1000;
+    const unit = m[2];
+    total += unit === 'h' ? n * 3600 : unit === 'm' ? n * 60 : unit === 's' ? n : unit === 'ms' ? n / 1e3 : unit === 'ns' ? n / 1e9 : n / 1e6;
   }
   if (consumed !== text.length || consumed === 0) return null;
   return Math.round(total);
+}
+
+/** A graceful restart time: a Go duration ("120s", "2m0s") or whole seconds → seconds. */
+function checkRestartTime(c: Checker, v: unknown, field: string): number | undefined {
+  const secs = typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' ? parseDuration(v) : null;
+  if (secs === null) return c.bad(field, `${describe(v)} is not a duration such as "120s" or "2m0s"`);
+  // RFC 4724 §3: Restart Time is a 12-bit field (0..4095 seconds).
+  if (secs < 0 || secs > 4095) return c.bad(field, `${secs}s is out of range 0..4095 s (RFC 4724 §3 Restart Time is 12 bits)`);
+  return secs;
 }
 
 function checkEncap(c: Checker, v: unknown, field: string): EncapMode | undefined {
@@ -386,7 +411,7 @@ export function validateResource(doc: unknown, origin: ResourceOrigin, problems:
   const specRaw = doc.spec === undefined ? {} : c.object(doc.spec, 'spec') ?? {};
   let spec: unknown;
   switch (kind) {
-    case 'BGPConfiguration': spec = checkBgpConfiguration(c, specRaw); break;
+    case 'BGPConfiguration': spec = checkBgpConfiguration(c, specRaw, name); break;
     case 'BGPPeer': spec = checkBgpPeer(c, specRaw); break;
     case 'IPPool': spec = checkIpPool(c, specRaw); break;
     case 'Node': spec = checkNode(c, specRaw); break;
@@ -418,8 +443,8 @@ function checkMetadata(c: Checker, v: unknown, kind: Kind): Metadata | undefined
   return { name, labels, annotations: c.stringMap(m.annotations, 'metadata.annotations') };
 }
 
-function checkBgpConfiguration(c: Checker, s: Record<string, unknown>): BGPConfigurationSpec {
-  c.onlyKeys(s, ['asNumber', 'nodeToNodeMeshEnabled', 'listenPort', 'logSeverityScreen', 'communities'], 'spec',
+function checkBgpConfiguration(c: Checker, s: Record<string, unknown>, name: string): BGPConfigurationSpec {
+  c.onlyKeys(s, ['asNumber', 'nodeToNodeMeshEnabled', 'listenPort', 'logSeverityScreen', 'communities', 'nodeMeshMaxRestartTime'], 'spec',
     CALICO_UNUSED_FIELDS.BGPConfiguration.spec);
   const out: BGPConfigurationSpec = {};
   if (s.asNumber !== undefined) out.asNumber = checkAsn(c, s.asNumber, 'spec.asNumber');
@@ -430,6 +455,11 @@ function checkBgpConfiguration(c: Checker, s: Record<string, unknown>): BGPConfi
     const sev = (['Debug', 'Info', 'Warning', 'Error', 'Fatal'] as const).find((x) => x.toLowerCase() === v?.toLowerCase());
     if (v !== undefined && !sev) c.bad('spec.logSeverityScreen', `'${v}' is not one of Debug, Info, Warning, Error, Fatal`);
     out.logSeverityScreen = sev;
+  }
+  if (s.nodeMeshMaxRestartTime !== undefined) {
+    // Calico: "can only be set on the default BGPConfiguration instance".
+    if (name !== 'default') c.bad('spec.nodeMeshMaxRestartTime', `only the BGPConfiguration named "default" may set it (this one is "${name}")`);
+    else out.nodeMeshMaxRestartTime = checkRestartTime(c, s.nodeMeshMaxRestartTime, 'spec.nodeMeshMaxRestartTime');
   }
   if (s.communities !== undefined) {
     if (!Array.isArray(s.communities)) c.bad('spec.communities', `must be a list, got ${describe(s.communities)}`);
@@ -505,14 +535,7 @@ function checkBgpPeer(c: Checker, s: Record<string, unknown>): BGPPeerSpec {
   if (s.keepOriginalNextHop !== undefined) out.keepOriginalNextHop = c.bool(s.keepOriginalNextHop, 'spec.keepOriginalNextHop');
   // RFC 5082 §3: GTSM expects TTL >= 255 - (hops - 1); 1..255 hops.
   if (s.ttlSecurity !== undefined) out.ttlSecurity = c.int(s.ttlSecurity, 'spec.ttlSecurity', 1, 255);
-  if (s.maxRestartTime !== undefined) {
-    const v = s.maxRestartTime;
-    const secs = typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' ? parseDuration(v) : null;
-    // RFC 4724 §3: Restart Time is a 12-bit field (0..4095 seconds).
-    if (secs === null) c.bad('spec.maxRestartTime', `${describe(v)} is not a duration such as "120s" or "2m0s"`);
-    else if (secs < 0 || secs > 4095) c.bad('spec.maxRestartTime', `${secs}s is out of range 0..4095 s (RFC 4724 §3 Restart Time is 12 bits)`);
-    else out.maxRestartTime = secs;
-  }
+  if (s.maxRestartTime !== undefined) out.maxRestartTime = checkRestartTime(c, s.maxRestartTime, 'spec.maxRestartTime');
   if (s.sourceAddress !== undefined) {
     const v = c.string(s.sourceAddress, 'spec.sourceAddress');
     if (v === 'UseNodeIP' || v === 'None') out.sourceAddress = v;
@@ -527,7 +550,7 @@ function checkBgpPeer(c: Checker, s: Record<string, unknown>): BGPPeerSpec {
 }
 
 function checkIpPool(c: Checker, s: Record<string, unknown>): IPPoolSpec | undefined {
-  c.onlyKeys(s, ['cidr', 'blockSize', 'ipipMode', 'vxlanMode', 'natOutgoing', 'disabled', 'nodeSelector'], 'spec',
+  c.onlyKeys(s, ['cidr', 'blockSize', 'ipipMode', 'vxlanMode', 'natOutgoing', 'disabled', 'nodeSelector', 'disableBGPExport'], 'spec',
     CALICO_UNUSED_FIELDS.IPPool.spec);
   const text = c.string(s.cidr, 'spec.cidr');
   if (text === undefined) return c.bad('spec.cidr', 'missing');
@@ -550,7 +573,9 @@ function checkIpPool(c: Checker, s: Record<string, unknown>): IPPoolSpec | undef
   const natOutgoing = c.bool(s.natOutgoing, 'spec.natOutgoing') ?? false;
   const disabled = c.bool(s.disabled, 'spec.disabled') ?? false;
   const nodeSelector = checkSelector(c, s.nodeSelector, 'spec.nodeSelector') ?? 'all()';
-  return { cidr: formatCidr(cidr), blockSize, ipipMode, vxlanMode, natOutgoing, disabled, nodeSelector };
+  const disableBGPExport = c.bool(s.disableBGPExport, 'spec.disableBGPExport');
+  return { cidr: formatCidr(cidr), blockSize, ipipMode, vxlanMode, natOutgoing, disabled, nodeSelector,
+    ...(disableBGPExport !== undefined ? { disableBGPExport } : {}) };
 }
 
 function checkNode(c: Checker, s: Record<string, unknown>): NodeSpec {

@@ -10,24 +10,33 @@ import {
   Resource, BGPConfiguration, IPPool, NodeResource, BGPPeer, NodeStatusFields, Community, LogSeverity, EncapMode,
   DEFAULT_AS_NUMBER, DEFAULT_LISTEN_PORT, resourceId,
 } from './resources';
-import { ClusterEvent, EntryChange, StoredItem, BlockClaim, LivenessRecord, diffEntries, decodeEntry } from './keys';
+import { ClusterEvent, EntryChange, StoredItem, BlockClaim, LivenessRecord, RESOURCES, BLOCKS, NODE_BLOCKS, diffEntries, decodeEntry } from './keys';
 import { parseCidr, cidrContains } from '../lib/ip';
 import { selectorMatches } from './selector';
+
+/** Key prefixes kept apart as well: what a claim reads from the watched state (keys.ts). */
+const INDEXED_PREFIXES = [BLOCKS, NODE_BLOCKS, `${RESOURCES}ippools/`];
 
 export class ClusterState {
   private readonly entries = new Map<string, string>();
   private readonly items = new Map<string, StoredItem>();
   /** Datastore revision of the last change applied (etcd revision; file: a counter). */
   revision = 0;
+  /** The entries under each of INDEXED_PREFIXES, so that rawEntries() of them scans only those. */
+  private readonly indexed = new Map<string, Map<string, string>>(INDEXED_PREFIXES.map((p) => [p, new Map()]));
+  /** resources(), sorted, until a resource changes (claims read it once per registration). */
+  private resourceList: Resource[] | null = null;
 
   /** Applies a batch of changes; returns the events and the problems (corrupt values skipped). */
   apply(changes: readonly EntryChange[]): { events: ClusterEvent[]; problems: string[] } {
     const events: ClusterEvent[] = [];
     const problems: string[] = [];
     for (const ch of changes) {
+      if (ch.key.startsWith(RESOURCES)) this.resourceList = null;
       if (ch.type === 'delete') {
         const prev = this.items.get(ch.key);
         this.entries.delete(ch.key);
+        this.indexFor(ch.key)?.delete(ch.key);
         this.items.delete(ch.key);
         if (prev) events.push({ type: 'delete', key: ch.key, item: prev });
         continue;
@@ -42,6 +51,7 @@ export class ClusterState {
       }
       if (!item) continue; // a key outside the layout: ignored
       this.entries.set(ch.key, ch.value);
+      this.indexFor(ch.key)?.set(ch.key, ch.value);
       this.items.set(ch.key, item);
       events.push({ type: 'put', key: ch.key, item });
     }
@@ -56,17 +66,34 @@ export class ClusterState {
     return this.apply(diffEntries(this.entries, next));
   }
 
+  /** The stored text of one key, as last seen. */
+  entry(key: string): string | undefined {
+    return this.entries.get(key);
+  }
+
+  private indexFor(key: string): Map<string, string> | undefined {
+    for (const p of INDEXED_PREFIXES) if (key.startsWith(p)) return this.indexed.get(p);
+    return undefined;
+  }
+
   /** Only the entries whose keys start with `prefix`. */
   rawEntries(prefix = ''): Map<string, string> {
+    const from = INDEXED_PREFIXES.find((p) => prefix.startsWith(p));
+    const source = from ? this.indexed.get(from)! : this.entries;
+    if (from === prefix) return new Map(source);
     const out = new Map<string, string>();
-    for (const [k, v] of this.entries) if (k.startsWith(prefix)) out.set(k, v);
+    for (const [k, v] of source) if (k.startsWith(prefix)) out.set(k, v);
     return out;
   }
 
+  /** Every resource, sorted by kind/name (a fresh array; the resources themselves are shared). */
   resources(): Resource[] {
-    const out: Resource[] = [];
-    for (const it of this.items.values()) if (it.what === 'resource') out.push(it.resource);
-    return out.sort((a, b) => (resourceId(a) < resourceId(b) ? -1 : 1));
+    if (!this.resourceList) {
+      const out: { id: string; r: Resource }[] = [];
+      for (const it of this.items.values()) if (it.what === 'resource') out.push({ id: resourceId(it.resource), r: it.resource });
+      this.resourceList = out.sort((a, b) => (a.id < b.id ? -1 : 1)).map((x) => x.r);
+    }
+    return [...this.resourceList];
   }
 
   blocks(): BlockClaim[] {
@@ -104,6 +131,8 @@ export interface EffectiveBgpConfig {
   listenPort: number;
   logSeverityScreen: LogSeverity;
   communities: Community[];
+  /** Graceful restart time (s) for mesh sessions, from the "default" BGPConfiguration only (Calico). */
+  nodeMeshMaxRestartTime?: number;
 }
 
 /**
@@ -120,6 +149,7 @@ export function effectiveConfig(resources: readonly Resource[], nodeName?: strin
     listenPort: own.listenPort ?? global.listenPort ?? DEFAULT_LISTEN_PORT,
     logSeverityScreen: own.logSeverityScreen ?? global.logSeverityScreen ?? 'Info',
     communities: own.communities ?? global.communities ?? [],
+    ...(global.nodeMeshMaxRestartTime !== undefined ? { nodeMeshMaxRestartTime: global.nodeMeshMaxRestartTime } : {}),
   };
 }
 
@@ -133,6 +163,8 @@ export interface PoolView {
   natOutgoing: boolean;
   disabled: boolean;
   nodeSelector: string;
+  /** Calico disableBGPExport: nodes do not originate this pool's blocks (see exportedBlocks). */
+  disableBGPExport: boolean;
 }
 
 export function poolsOf(resources: readonly Resource[]): PoolView[] {
@@ -146,6 +178,7 @@ export function poolsOf(resources: readonly Resource[]): PoolView[] {
     natOutgoing: p.spec.natOutgoing,
     disabled: p.spec.disabled,
     nodeSelector: p.spec.nodeSelector,
+    disableBGPExport: p.spec.disableBGPExport ?? false,
   })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
@@ -159,6 +192,22 @@ export function poolContaining(pools: readonly PoolView[], cidr: string): PoolVi
   const c = parseCidr(cidr, false);
   if (!c) return undefined;
   return pools.find((p) => !p.disabled && cidrContains(parseCidr(p.cidr)!, c));
+}
+
+/**
+ * The blocks of `blocks` (a node's own, e.g. its claims) that it originates into BGP: all of them
+ * except those inside a pool with disableBGPExport (Calico: "disable exporting routes from this
+ * IP Pool's IPAM blocks into BGP"). A block in no known pool is kept: the pool may have been
+ * deleted a moment ago, and withdrawing then is the reconcile's job, not this filter's.
+ * Pure; the order of `blocks` is kept.
+ */
+export function exportedBlocks(blocks: readonly string[], pools: readonly PoolView[]): string[] {
+  const silenced = pools.filter((p) => p.disableBGPExport).map((p) => parseCidr(p.cidr)!);
+  if (silenced.length === 0) return [...blocks];
+  return blocks.filter((b) => {
+    const c = parseCidr(b, false);
+    return c === null || !silenced.some((p) => cidrContains(p, c));
+  });
 }
 
 export interface NodeView {

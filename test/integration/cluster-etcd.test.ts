@@ -72,6 +72,54 @@ describe('integration: cluster etcd datastore', function () {
     expect(afterRestart.find((b) => b.pool === 'v4')!.cidr).to.equal(v4[7]);
   });
 
+  it('registers 50 agents at once with one lease grant and ONE transaction each: distinct blocks, liveness on the lease, same blocks after restart', async () => {
+    const names = Array.from({ length: 50 }, (_, i) => `reg-${i}`);
+    const admin = ds();
+    await admin.apply(parseResources(POOLS, 'pools.yaml'));
+    const clients = names.map(() => ds());
+    await Promise.all(clients.filter((_, i) => i % 2 === 0).map((c) => c.watch()));
+    const rev0 = (await admin.kv.listWithRevision('')).revision;
+    const regs = await Promise.all(names.map((n, i) => clients[i].register(n, { ttlSeconds: 3, addresses: { ipv4Address: `10.1.0.${i + 1}/16` }, labels: { agent: 'yes' } })));
+    // Every successful etcd transaction is one revision; failed ones (lost races) are none:
+    // 50 nodes registered = 50 writes in all (Node + blocks + index + liveness in each).
+    expect((await admin.kv.listWithRevision('')).revision - rev0).to.equal(50);
+    expect(regs.map((r) => r.node)).to.deep.equal(names.map(() => 'created'));
+    const v4 = regs.map((r) => r.claims.find((b) => b.pool === 'v4')!.cidr);
+    expect(new Set(v4).size).to.equal(50);
+    expect(new Set(regs.map((r) => r.claims.find((b) => b.pool === 'v6')!.cidr)).size).to.equal(50);
+    regs.forEach((r, i) => expect(r.claims.every((b) => b.node === names[i])).to.equal(true));
+    expect(await admin.readBlocks()).to.have.length(100);
+    await admin.load();
+    expect([...admin.state.liveness().keys()].sort()).to.deep.equal([...names].sort());
+    const nodes = admin.state.view().nodes;
+    expect(nodes.find((n) => n.name === 'reg-7')).to.include({ ipv4Address: '10.1.0.8/16', alive: true });
+    expect(nodes.find((n) => n.name === 'reg-7')!.labels).to.deep.equal({ agent: 'yes' });
+    // The agents stop without revoking (crash): liveness expires with the lease, blocks stay.
+    await Promise.all(clients.map((c) => c.close()));
+    const w = ds();
+    await w.watch();
+    await waitFor('leases to expire', () => w.state.liveness().size === 0, 15000, 200);
+    expect(w.state.blocks()).to.have.length(100);
+    // Restarted agents: same blocks, Node unchanged, one transaction each (the liveness put), no race.
+    const rev1 = (await admin.kv.listWithRevision('')).revision;
+    const again = await Promise.all(names.map((n, i) => ds().register(n, { ttlSeconds: 3, addresses: { ipv4Address: `10.1.0.${i + 1}/16` } })));
+    expect(again.map((r) => r.claims.find((b) => b.pool === 'v4')!.cidr)).to.deep.equal(v4);
+    expect(again.map((r) => `${r.node} ${r.attempts}`)).to.deep.equal(names.map(() => 'unchanged 1'));
+    expect((await admin.kv.listWithRevision('')).revision - rev1).to.equal(50);
+    // A clean stop revokes the lease: the liveness key goes at once.
+    await again[0].liveness.stop();
+    await waitFor('liveness of reg-0 gone', async () => (await admin.kv.get(livenessKey('reg-0'))) === undefined, 5000, 50);
+    // A registration that cannot claim writes nothing and leaves no liveness behind.
+    const rev2 = (await admin.kv.listWithRevision('')).revision;
+    try {
+      await ds().register('late', { ttlSeconds: 3 });
+      expect.fail('registered a node that has no Node resource and gave no addresses');
+    } catch (e) {
+      expect((e as IpamError).code).to.equal('UNKNOWN_NODE');
+    }
+    expect((await admin.kv.listWithRevision('')).revision).to.equal(rev2);
+  });
+
   it('keeps blocks while a node is away, releases them only on Node delete, and reports exhaustion', async () => {
     const small = POOLS.replace('10.96.0.0/16', '10.97.0.0/23');
     await ds().apply(parseResources(small + nodeDoc('a', 1) + nodeDoc('b', 2) + nodeDoc('c', 3), 'c.yaml'));

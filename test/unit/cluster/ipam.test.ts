@@ -12,7 +12,7 @@ import { parseCidr } from '../../../src/lib/ip';
 import { parseResources } from '../../../src/cluster/resources';
 
 const pool = (cidr: string, blockSize: number): PoolView => ({ name: 'p', cidr, family: cidr.includes(':') ? 6 : 4, blockSize,
-  ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false, nodeSelector: 'all()' });
+  ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, disabled: false, nodeSelector: 'all()', disableBGPExport: false });
 
 describe('cluster/ipam chooseBlock', () => {
   it('takes the lowest free block first, skipping taken and reserved ones', () => {

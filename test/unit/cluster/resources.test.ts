@@ -189,12 +189,12 @@ describe('cluster/resources: Calico v3 documents', () => {
     expect(rs.map((l) => l.resource)).to.deep.equal([{
       apiVersion: 'projectcalico.org/v3', kind: 'IPPool',
       metadata: { name: 'default-ipv4-ippool', labels: {}, annotations: {} },
-      spec: { cidr: '192.168.0.0/16', blockSize: 26, ipipMode: 'Always', vxlanMode: 'Never', natOutgoing: true, disabled: false, nodeSelector: 'all()' },
+      spec: { cidr: '192.168.0.0/16', blockSize: 26, ipipMode: 'Always', vxlanMode: 'Never', natOutgoing: true, disabled: false, nodeSelector: 'all()',
+        disableBGPExport: false },
     }]);
     expect(warnings.map(formatProblem)).to.deep.equal([
       'ippools.yaml: document 1 (IPPool/default-ipv4-ippool): spec.allowedUses: Calico v3 field accepted but not used by nexthop (ignored)',
       'ippools.yaml: document 1 (IPPool/default-ipv4-ippool): spec.assignmentMode: Calico v3 field accepted but not used by nexthop (ignored)',
-      'ippools.yaml: document 1 (IPPool/default-ipv4-ippool): spec.disableBGPExport: Calico v3 field accepted but not used by nexthop (ignored)',
     ]);
   });
 
@@ -241,10 +241,9 @@ spec:
     expect(rs.map((l) => l.resource.kind)).to.deep.equal(['BGPConfiguration', 'BGPPeer', 'Node']);
     expect(rs[0].resource.spec).to.deep.equal({
       asNumber: 63400, nodeToNodeMeshEnabled: true, listenPort: 178, logSeverityScreen: 'Info',
-      communities: [{ name: 'bgp-large-community', value: '63400:300:100' }],
+      communities: [{ name: 'bgp-large-community', value: '63400:300:100' }], nodeMeshMaxRestartTime: 120,
     });
     expect(warnings.map((w) => `${w.origin.document} ${w.resource} ${w.field}`)).to.deep.equal([
-      '1 BGPConfiguration/default spec.nodeMeshMaxRestartTime',
       '1 BGPConfiguration/default spec.nodeMeshPassword',
       '1 BGPConfiguration/default spec.serviceClusterIPs',
       '1 BGPConfiguration/default spec.serviceExternalIPs',
