@@ -36,6 +36,7 @@ import * as net from 'net';
 import { Datastore } from '../cluster/datastore';
 import { openDatastore } from '../cluster/open';
 import { desiredPeers, diffPeers, DesiredPeer } from '../cluster/peers';
+import { exportedBlocks } from '../cluster/state';
 import type { ClusterView as ClusterStateView } from '../cluster/state';
 import type { NodeStatusFields } from '../cluster/resources';
 import { Speaker } from '../speaker';
@@ -130,6 +131,8 @@ export class Agent {
   private identity: NodeIdentity | null = null;
   private view: ClusterStateView | null = null;
   private ownBlocks: string[] = [];
+  /** The own blocks we originate: ownBlocks less those of pools with disableBGPExport (Calico). */
+  private announcedBlocks: string[] = [];
   private poolSignature = '';
   private plan: DataplanePlan | null = null;
   private dpView: DataplaneClusterView | null = null;
@@ -403,7 +406,8 @@ export class Agent {
     speaker.onLocRibChange((b) => { if (this.speaker === speaker) this.onRibChange(b); });
     speaker.onPeerEvent((ev) => this.onPeerEvent(ev));
     this.blockCommunities = ownBlockCommunities(view.resources, o.node);
-    for (const b of this.ownBlocks) this.originateOwn(speaker, b);
+    this.announcedBlocks = exportedBlocks(this.ownBlocks, view.pools);
+    for (const b of this.announcedBlocks) this.originateOwn(speaker, b);
     for (const d of peers) this.addPeer(d);
     await speaker.start();
     this.log.info({ as: identity.asNumber, routerId: identity.routerId, clusterId: identity.clusterId, port: speaker.port, restarting,
@@ -486,8 +490,8 @@ export class Agent {
     const communities = ownBlockCommunities(view.resources, this.options.node);
     if (JSON.stringify(communities) !== JSON.stringify(this.blockCommunities)) {
       this.blockCommunities = communities;
-      for (const b of this.ownBlocks) this.originateOwn(speaker, b);
-      this.log.info({ communities: communities.communities, largeCommunities: communities.largeCommunities, blocks: this.ownBlocks },
+      for (const b of this.announcedBlocks) this.originateOwn(speaker, b);
+      this.log.info({ communities: communities.communities, largeCommunities: communities.largeCommunities, blocks: this.announcedBlocks },
         'communities changed: own blocks originated again');
     }
   }
@@ -572,12 +576,17 @@ export class Agent {
     if (sig !== this.poolSignature) {
       const claims = await this.ds.claimBlocks(o.node);
       const next = claims.map((c) => c.cidr).sort();
-      for (const b of next) if (!this.ownBlocks.includes(b)) this.originateOwn(this.speaker, b);
-      for (const b of this.ownBlocks) if (!next.includes(b)) this.speaker.withdraw(b);
       if (JSON.stringify(next) !== JSON.stringify(this.ownBlocks)) this.log.info({ before: this.ownBlocks, after: next }, 'own blocks changed');
       this.ownBlocks = next;
       this.poolSignature = sig;
     }
+    // Originate what we own and may export; withdraw what we no longer own or may not export
+    // (IPPool.disableBGPExport can change without any block changing).
+    const announce = exportedBlocks(this.ownBlocks, view.pools);
+    for (const b of announce) if (!this.announcedBlocks.includes(b)) this.originateOwn(this.speaker, b);
+    for (const b of this.announcedBlocks) if (!announce.includes(b)) this.speaker.withdraw(b);
+    if (JSON.stringify(announce) !== JSON.stringify(this.announcedBlocks)) this.log.info({ before: this.announcedBlocks, after: announce }, 'announced blocks changed');
+    this.announcedBlocks = announce;
     const status = desiredNodeStatus(view, me, this.ownBlocks);
     await this.publishStatus(view, status);
     view = withOwnStatus(view, o.node, status);

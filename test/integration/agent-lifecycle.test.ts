@@ -22,7 +22,7 @@ const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface NodeSpec { name: string; ns: string; addr: string; block: string; dir: string; proc?: ChildProcess; log?: string }
 
-function clusterYaml(nodes: { name: string; addr: string; block: string }[], extra: { communities?: string[]; docs?: string[] } = {}): string {
+function clusterYaml(nodes: { name: string; addr: string; block: string }[], extra: { communities?: string[]; docs?: string[]; disableBGPExport?: boolean } = {}): string {
   const communities = extra.communities?.length ? `, communities: [${extra.communities.map((v, i) => `{ name: c${i}, value: "${v}" }`).join(', ')}]` : '';
   const docs = [
     `apiVersion: nexthop.io/v1
@@ -33,7 +33,7 @@ spec: { asNumber: 64512, nodeToNodeMeshEnabled: true${communities} }`,
     `apiVersion: nexthop.io/v1
 kind: IPPool
 metadata: { name: pods }
-spec: { cidr: 10.78.0.0/16, blockSize: 24, ipipMode: Never, vxlanMode: Never, natOutgoing: false }`,
+spec: { cidr: 10.78.0.0/16, blockSize: 24, ipipMode: Never, vxlanMode: Never, natOutgoing: false${extra.disableBGPExport ? ', disableBGPExport: true' : ''} }`,
     ...nodes.map((n) => `apiVersion: nexthop.io/v1
 kind: Node
 metadata: { name: ${n.name} }
@@ -280,6 +280,25 @@ spec: { node: node-a, peerIP: 10.77.0.50, asNumber: 65099 }`],
     for (const [name, t] of since) expect(after.peers.find((p) => p.name === name)?.since, name).to.equal(t);
     expect(after.peers.find((p) => p.address === '10.77.0.50')?.state).to.equal('Established');
     await bird.stop();
+  });
+
+  it('IPPool disableBGPExport withdraws every node\'s block from BGP live (blackholes stay), and back', async () => {
+    const a = nodes[0];
+    const others = (r: string[]): string[] => r.filter((l) => !l.startsWith('blackhole'));
+    expect(others(ourRoutes(a.ns)).length).to.be.greaterThan(0);
+    const since = new Map(statusOf(a)!.peers.filter((p) => p.node).map((p) => [p.name, p.since]));
+    fs.writeFileSync(yamlPath, clusterYaml(nodes, { disableBGPExport: true }));
+    await waitFor('node-a has no learned pod routes', () => (others(ourRoutes(a.ns)).length === 0 ? true : null), 20_000, 200);
+    expect(ourRoutes(a.ns).filter((l) => l.startsWith(`blackhole ${a.block}`))).to.have.length(1);
+    expect(a.log).to.contain('announced blocks changed');
+    fs.writeFileSync(yamlPath, clusterYaml(nodes));
+    await waitFor('node-a learns the other blocks again', () => {
+      const r = others(ourRoutes(a.ns));
+      return nodes.slice(1).every((n) => r.some((l) => l.startsWith(`${n.block} via ${n.addr}`))) ? r : null;
+    }, 20_000, 200);
+    // BGP export is local policy: no mesh session flapped.
+    const after = statusOf(a)!;
+    for (const [name, t] of since) expect(after.peers.find((p) => p.name === name)?.since, name).to.equal(t);
   });
 
   it('SIGTERM exits 0 and leaves the routes in the FIB, on the stopped node and (stale) on its peers', async () => {
