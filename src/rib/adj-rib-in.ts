@@ -4,13 +4,18 @@
 // max-prefix limit (RFC 4486 §4). Applying an UPDATE handles the withdrawn field, NLRI,
 // MP_REACH/MP_UNREACH (RFC 4760 §3-4), RFC 7606 treat-as-withdraw and End-of-RIB (RFC 4724 §2).
 // Accepted-route changes are pushed to a RouteSink (the Loc-RIB) without allocating per prefix.
+// Storage: built on a LocRib, the accepted paths live in the Loc-RIB's own destination table (one
+// prefix-keyed Map entry per destination serves both RIBs, the path found on the Destination by
+// peer and path id); rejected paths are kept apart per peer. With another sink (or none) the
+// same Destination records sit in a table of this peer's own.
 import type { Family, Nlri, PathAttributes, UpdateMessage } from '../wire/types';
 import type { ImportPolicy } from '../policy/import';
 import { AttributeStore, type InternedAttributes } from './attributes';
 import { foldAs4 } from './aspath';
 import { endOfRibFamily } from '../wire/eor';
 import { familyCodes, familyName, IPV4_UNICAST } from './family';
-import { Route, type RibPeer } from './route';
+import { importedRoute, type Route, type RibPeer } from './route';
+import { Destination, LocRib } from './loc-rib';
 
 /** Receives accepted-route changes: previous → current (either may be null). */
 export interface RouteSink {
@@ -57,7 +62,10 @@ export interface UpdateResult {
 }
 
 interface FamilyTable {
-  routes: Map<string, Route>;
+  /** Accepted paths, by prefix: the Loc-RIB's table when shared, else this peer's own. */
+  dests: Map<string, Destination>;
+  /** Paths rejected by import policy, by prefix (`prefix#pathId` with ADD-PATH). */
+  rejected: Map<string, Route>;
   accepted: number;
   stale: number;
   overLimit: boolean;
@@ -92,8 +100,13 @@ function mpAttributes(a: PathAttributes): PathAttributes {
   return foldAs4(out);
 }
 
-function routeKey(n: Nlri): string {
-  return n.pathId === undefined ? n.prefix : `${n.prefix}#${n.pathId}`;
+/** A path's key in the rejected table: the prefix, with the RFC 7911 path id when not 0. */
+function pathKey(prefix: string, pathId: number | undefined): string {
+  return pathId === undefined || pathId === 0 ? prefix : `${prefix}#${pathId}`;
+}
+
+function rejectedKey(r: Route): string {
+  return pathKey(r.prefix, r.pathId);
 }
 
 /**
@@ -109,6 +122,8 @@ function flatPrefix(prefix: string): string {
 
 export class AdjRibIn {
   private readonly tables = new Map<Family, FamilyTable>();
+  /** The Loc-RIB whose destination table holds our accepted paths, or null (own table). */
+  private readonly shared: LocRib | null;
   /** Routes currently rejected, by reason. */
   readonly rejectedNow = new Map<string, number>();
   /** Every rejection since the peer was created, by reason (a counter for metrics). */
@@ -128,12 +143,14 @@ export class AdjRibIn {
     options: AdjRibInOptions = {},
   ) {
     this.maxPrefix = options.maxPrefix;
+    this.shared = sink instanceof LocRib ? sink : null;
   }
 
   private table(family: Family): FamilyTable {
     let t = this.tables.get(family);
     if (!t) {
-      t = { routes: new Map(), accepted: 0, stale: 0, overLimit: false };
+      const dests = this.shared ? this.shared.familyTable(family) : new Map<string, Destination>();
+      t = { dests, rejected: new Map(), accepted: 0, stale: 0, overLimit: false };
       this.tables.set(family, t);
     }
     return t;
@@ -150,6 +167,43 @@ export class AdjRibIn {
     else this.countReject(route.rejected, -1);
     if (route.stale) t.stale--;
     this.store.release(route.attrs);
+  }
+
+  /**
+   * An accepted path of `d` changed: previous → current (the same object: only its stale mark).
+   * The paths of `d` are already updated.
+   */
+  private notify(t: FamilyTable, d: Destination, previous: Route | null, current: Route | null): void {
+    if (this.shared) {
+      this.shared.pathsChanged(d, previous === current);
+      return;
+    }
+    if (d.first === null) t.dests.delete(d.prefix);
+    this.sink?.routeChanged(previous, current);
+  }
+
+  /** This peer's paths of a family, accepted then rejected (a new array: safe to change the table). */
+  private ownRoutes(t: FamilyTable): Route[] {
+    const out: Route[] = [];
+    const peer = this.peer;
+    for (const d of t.dests.values()) {
+      const f = d.first;
+      if (f === null) continue;
+      if (f.peer === peer) out.push(f);
+      const m = d.more;
+      if (m !== null) for (let i = 0; i < m.length; i++) if (m[i].peer === peer) out.push(m[i]);
+    }
+    for (const r of t.rejected.values()) out.push(r);
+    return out;
+  }
+
+  /** Takes an accepted path out of its destination and reports it gone. */
+  private dropAccepted(t: FamilyTable, r: Route, changed: string[]): void {
+    const d = t.dests.get(r.prefix)!;
+    d.removePath(r);
+    this.forget(t, r);
+    this.notify(t, d, r, null);
+    changed.push(r.prefix);
   }
 
   /**
@@ -186,14 +240,15 @@ export class AdjRibIn {
     result.withdrawn++;
     const t = this.tables.get(family);
     if (!t) return;
-    const key = routeKey(n);
-    const old = t.routes.get(key);
-    if (!old) return;
-    t.routes.delete(key);
-    this.forget(t, old);
-    if (old.rejected === null) {
-      this.sink?.routeChanged(old, null);
-      result.changed.push(old.prefix);
+    const old = t.dests.get(n.prefix)?.pathOf(this.peer, n.pathId ?? 0);
+    if (old) this.dropAccepted(t, old, result.changed);
+    else {
+      if (t.rejected.size === 0) return;
+      const key = pathKey(n.prefix, n.pathId);
+      const rej = t.rejected.get(key);
+      if (!rej) return;
+      t.rejected.delete(key);
+      this.forget(t, rej);
     }
     if (t.overLimit && this.maxPrefix && t.accepted <= this.maxPrefix.limit) t.overLimit = false;
   }
@@ -217,31 +272,45 @@ export class AdjRibIn {
   }
 
   private put(t: FamilyTable, family: Family, prefix: string, pathId: number | undefined, rec: InternedAttributes, reason: string | null, now: number, changed: string[]): void {
-    const key = pathId === undefined ? prefix : `${prefix}#${pathId}`;
-    const old = t.routes.get(key);
+    const pid = pathId ?? 0;
+    let d = t.dests.get(prefix);
+    const oldAccepted = d === undefined ? undefined : d.pathOf(this.peer, pid);
+    const key = t.rejected.size === 0 && reason === null ? '' : pathKey(prefix, pathId);
+    const oldRejected = oldAccepted === undefined && t.rejected.size > 0 ? t.rejected.get(key) : undefined;
+    const old = oldAccepted ?? oldRejected;
     if (old && old.attrs === rec && old.rejected === reason) {
       // The same path again. RFC 4724 §4.2: a stale route is replaced by the fresh one.
       if (old.stale) {
         old.stale = false;
         t.stale--;
         if (reason === null) {
-          this.sink?.routeChanged(old, old);
+          this.notify(t, d!, old, old);
           changed.push(old.prefix);
         }
       }
       return;
     }
-    const route = new Route(this.peer, family, prefix, pathId ?? 0, rec, now);
-    route.rejected = reason;
+    const route = importedRoute(this.peer, family, prefix, pid, rec, now, reason);
     this.store.retain(rec);
-    t.routes.set(key, route);
-    if (reason === null) t.accepted++;
-    else this.countReject(reason, 1);
+    if (reason === null) {
+      t.accepted++;
+      if (oldRejected) t.rejected.delete(key);
+      if (d === undefined) {
+        d = new Destination(family, prefix);
+        t.dests.set(prefix, d);
+      }
+      if (oldAccepted === undefined) d.addPath(route);
+      else d.replacePath(oldAccepted, route);
+    } else {
+      this.countReject(reason, 1);
+      t.rejected.set(key, route);
+      if (oldAccepted) d!.removePath(oldAccepted);
+    }
     if (old) this.forget(t, old);
-    const prev = old && old.rejected === null ? old : null;
+    const prev = oldAccepted ?? null;
     const cur = reason === null ? route : null;
     if (prev || cur) {
-      this.sink?.routeChanged(prev, cur);
+      this.notify(t, d!, prev, cur);
       changed.push(prefix);
     }
   }
@@ -300,12 +369,12 @@ export class AdjRibIn {
     const changed = deletePreviouslyStale ? this.purgeStale(family) : [];
     const t = this.tables.get(family);
     if (!t) return changed;
-    for (const r of t.routes.values()) {
+    for (const r of this.ownRoutes(t)) {
       if (r.stale) continue;
       r.stale = true;
       t.stale++;
       if (r.rejected === null) {
-        this.sink?.routeChanged(r, r);
+        this.notify(t, t.dests.get(r.prefix)!, r, r);
         changed.push(r.prefix);
       }
     }
@@ -320,13 +389,12 @@ export class AdjRibIn {
     const changed: string[] = [];
     const t = this.tables.get(family);
     if (!t || t.stale === 0) return changed;
-    for (const [key, r] of t.routes) {
+    for (const r of this.ownRoutes(t)) {
       if (!r.stale) continue;
-      t.routes.delete(key);
-      this.forget(t, r);
-      if (r.rejected === null) {
-        this.sink?.routeChanged(r, null);
-        changed.push(r.prefix);
+      if (r.rejected === null) this.dropAccepted(t, r, changed);
+      else {
+        t.rejected.delete(rejectedKey(r));
+        this.forget(t, r);
       }
     }
     return changed;
@@ -350,14 +418,11 @@ export class AdjRibIn {
     const changed: string[] = [];
     for (const [fam, t] of this.tables) {
       if (family !== undefined && fam !== family) continue;
-      for (const r of t.routes.values()) {
-        this.forget(t, r);
-        if (r.rejected === null) {
-          this.sink?.routeChanged(r, null);
-          changed.push(r.prefix);
-        }
+      for (const r of this.ownRoutes(t)) {
+        if (r.rejected === null) this.dropAccepted(t, r, changed);
+        else this.forget(t, r);
       }
-      t.routes.clear();
+      t.rejected.clear();
       t.overLimit = false;
     }
     return changed;
@@ -371,7 +436,7 @@ export class AdjRibIn {
     const changed: string[] = [];
     for (const [family, t] of this.tables) {
       const byAttrs = new Map<InternedAttributes, string | null>();
-      for (const [key, r] of t.routes) {
+      for (const r of this.ownRoutes(t)) {
         let attrReason = byAttrs.get(r.attrs);
         if (attrReason === undefined) {
           attrReason = this.policy.checkAttributes(this.peer, family, r.attrs);
@@ -380,18 +445,30 @@ export class AdjRibIn {
         const reason = attrReason ?? this.policy.checkPrefix(this.peer, r.prefix);
         if (reason === r.rejected) continue;
         if (reason !== null) this.onReject?.(family, r.prefix, reason);
-        const route = new Route(this.peer, family, r.prefix, r.pathId, r.attrs, now);
-        route.rejected = reason;
+        const route = importedRoute(this.peer, family, r.prefix, r.pathId, r.attrs, now, reason);
         route.stale = r.stale;
         if (route.stale) t.stale++;
         this.store.retain(r.attrs);
-        t.routes.set(key, route);
-        if (reason === null) t.accepted++;
-        else this.countReject(reason, 1);
+        const key = rejectedKey(r);
+        let d = t.dests.get(r.prefix);
+        if (r.rejected === null) d!.removePath(r);
+        else t.rejected.delete(key);
+        if (reason === null) {
+          t.accepted++;
+          if (d === undefined) {
+            d = new Destination(family, r.prefix);
+            t.dests.set(r.prefix, d);
+          }
+          d.addPath(route);
+        } else {
+          this.countReject(reason, 1);
+          t.rejected.set(key, route);
+        }
         this.forget(t, r);
         const prev = r.rejected === null ? r : null;
         const cur = reason === null ? route : null;
-        this.sink?.routeChanged(prev, cur);
+        // Rejected for another reason: no accepted path changed, the Loc-RIB is not told.
+        if (prev || cur) this.notify(t, d!, prev, cur);
         changed.push(r.prefix);
       }
     }
@@ -399,13 +476,18 @@ export class AdjRibIn {
   }
 
   get(family: Family, prefix: string, pathId?: number): Route | undefined {
-    return this.tables.get(family)?.routes.get(pathId === undefined ? prefix : `${prefix}#${pathId}`);
+    const t = this.tables.get(family);
+    if (!t) return undefined;
+    return t.dests.get(prefix)?.pathOf(this.peer, pathId ?? 0) ?? t.rejected.get(pathKey(prefix, pathId));
   }
 
-  /** All stored routes of a family (accepted and rejected). */
+  /**
+   * All stored routes of a family (accepted and rejected). With a shared table this walks every
+   * destination of the family (the per-peer view is not indexed separately).
+   */
   *routes(family: Family): IterableIterator<Route> {
     const t = this.tables.get(family);
-    if (t) yield* t.routes.values();
+    if (t) yield* this.ownRoutes(t);
   }
 
   families(): Family[] {
@@ -415,6 +497,6 @@ export class AdjRibIn {
   counts(family: Family): { total: number; accepted: number; rejected: number; stale: number } {
     const t = this.tables.get(family);
     if (!t) return { total: 0, accepted: 0, rejected: 0, stale: 0 };
-    return { total: t.routes.size, accepted: t.accepted, rejected: t.routes.size - t.accepted, stale: t.stale };
+    return { total: t.accepted + t.rejected.size, accepted: t.accepted, rejected: t.rejected.size, stale: t.stale };
   }
 }

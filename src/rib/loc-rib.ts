@@ -45,6 +45,25 @@ export class LocRibChange {
 }
 
 /**
+ * Decision reasons as small integers, so a Destination keeps its reason and its dirty mark in one
+ * field (one pointer less per destination). Codes are handed out on first use.
+ */
+const reasonNames: DecisionReason[] = ['no-eligible-path', 'only-path'];
+const reasonCodes = new Map<DecisionReason, number>([['no-eligible-path', 0], ['only-path', 1]]);
+const NO_ELIGIBLE_PATH = 0;
+const ONLY_PATH = 1;
+
+function reasonCode(r: DecisionReason): number {
+  let c = reasonCodes.get(r);
+  if (c === undefined) {
+    c = reasonNames.length;
+    reasonNames.push(r);
+    reasonCodes.set(r, c);
+  }
+  return c;
+}
+
+/**
  * The paths of one prefix and the current decision. Most destinations have one path: it is held
  * inline (`first`), further ones in `more`, so a single-path destination costs no array.
  */
@@ -54,12 +73,35 @@ export class Destination {
   /** The paths after the first (null when there are none). */
   more: Route[] | null = null;
   best: Route | null = null;
-  reason: DecisionReason = 'no-eligible-path';
   /** The multipath set when it has more than one path; null means [best]. */
   multipathSet: Route[] | null = null;
-  dirty = false;
+  /** The reason's code (reasonNames) times 2, plus 1 while waiting for the decision process. */
+  private state = NO_ELIGIBLE_PATH * 2;
 
   constructor(readonly family: Family, readonly prefix: string) {}
+
+  /** Why `best` won (or why there is none), as of the last processing round. */
+  get reason(): DecisionReason {
+    return reasonNames[this.state >> 1];
+  }
+
+  set reason(r: DecisionReason) {
+    this.state = (reasonCode(r) << 1) | (this.state & 1);
+  }
+
+  /** @internal For LocRib.process: sets the reason by code and clears the dirty mark. */
+  decided(code: number): void {
+    this.state = code << 1;
+  }
+
+  /** Waiting for the decision process (queued in the Loc-RIB's dirty list). */
+  get dirty(): boolean {
+    return (this.state & 1) === 1;
+  }
+
+  set dirty(v: boolean) {
+    this.state = v ? this.state | 1 : this.state & ~1;
+  }
 
   /** Every path (a new array; read-only use). */
   get paths(): Route[] {
@@ -97,6 +139,31 @@ export class Destination {
     if (i < m.length) m[i] = last;
     if (m.length === 0) this.more = null;
     return true;
+  }
+
+  /** Puts `next` where `prev` is (by identity); false when `prev` was not there. */
+  replacePath(prev: Route, next: Route): boolean {
+    if (this.first === prev) {
+      this.first = next;
+      return true;
+    }
+    const m = this.more;
+    if (m === null) return false;
+    const i = m.indexOf(prev);
+    if (i < 0) return false;
+    m[i] = next;
+    return true;
+  }
+
+  /** The path from `peer` with RFC 7911 path identifier `pathId` (0 without ADD-PATH). */
+  pathOf(peer: RibPeer, pathId: number): Route | undefined {
+    const f = this.first;
+    if (f === null) return undefined;
+    if (f.peer === peer && f.pathId === pathId) return f;
+    const m = this.more;
+    if (m === null) return undefined;
+    for (let i = 0; i < m.length; i++) if (m[i].peer === peer && m[i].pathId === pathId) return m[i];
+    return undefined;
   }
 
   /** The path from `peer`, when there is one (our own route: the local peer). */
@@ -157,6 +224,31 @@ export class LocRib implements RouteSink {
         return r;
       },
     };
+  }
+
+  /**
+   * The destination table of a family (created when missing). An Adj-RIB-In built on this Loc-RIB
+   * keeps its accepted paths in it directly: one prefix-keyed entry per destination for both
+   * RIBs (RFC 4271 §3.2 keeps them apart conceptually, not necessarily in storage), and tells the
+   * Loc-RIB through pathsChanged().
+   */
+  familyTable(family: Family): Map<string, Destination> {
+    let t = this.tables.get(family);
+    if (!t) {
+      t = new Map();
+      this.tables.set(family, t);
+    }
+    return t;
+  }
+
+  /**
+   * An Adj-RIB-In sharing the table changed the paths of `d` in place. `staleOnly`: only a stale
+   * mark changed, which matters to the decision only when stale paths rank lower (RFC 4724 §4.2).
+   * An emptied destination leaves the table at the next process(), after its withdrawal is reported.
+   */
+  pathsChanged(d: Destination, staleOnly: boolean): void {
+    if (staleOnly && !this.decisionConfig.preferNonStale) return;
+    this.markDirty(d);
   }
 
   private destination(family: Family, prefix: string, create: boolean): Destination | undefined {
@@ -264,7 +356,6 @@ export class LocRib implements RouteSink {
         keep.push(d);
         continue;
       }
-      d.dirty = false;
       const before = d.best;
       const beforeSet = d.multipathSet;
       const only = d.first;
@@ -272,12 +363,12 @@ export class LocRib implements RouteSink {
         // The common case, without building a Decision.
         const eligible = ineligibility(only, cfg) === null;
         d.best = eligible ? only : null;
-        d.reason = eligible ? 'only-path' : 'no-eligible-path';
+        d.decided(eligible ? ONLY_PATH : NO_ELIGIBLE_PATH);
         d.multipathSet = null;
       } else {
         const decision: Decision = decide(d.paths, cfg);
         d.best = decision.best;
-        d.reason = decision.reason;
+        d.decided(reasonCode(decision.reason));
         d.multipathSet = decision.multipath.length > 1 ? decision.multipath : null;
         if (only === null) this.tables.get(d.family)?.delete(d.prefix);
       }

@@ -74,27 +74,67 @@ export function ribPeer(init: RibPeerInit): RibPeer {
 /**
  * One path in an Adj-RIB-In (and, when accepted, a candidate in the Loc-RIB). The attribute
  * record is shared (interned). A replaced path is a new Route object, so a Loc-RIB change can
- * report the previous path as it was; only the stale and rejected marks change in place.
+ * report the previous path as it was; only the stale mark changes in place. The path identifier
+ * and the stale mark share one numeric field, and a path import policy rejected is a
+ * RejectedRoute (the reason lives only there): two pointers less per route, and a full table
+ * holds one Route per prefix and peer.
  */
 export class Route {
-  /** RFC 4724 §4.2: retained across the peer's restart, awaiting refresh or purge. */
-  stale = false;
-  /** Null when accepted by import policy, else why it was rejected (never installed). */
-  rejected: string | null = null;
+  /** RFC 7911 path identifier × 2, plus 1 while stale (RFC 4724 §4.2). */
+  private idStale: number;
 
   constructor(
     readonly peer: RibPeer,
     readonly family: Family,
     readonly prefix: string,
     /** RFC 7911 path identifier; 0 when ADD-PATH is not in use. */
-    readonly pathId: number,
+    pathId: number,
     readonly attrs: InternedAttributes,
     /** When it arrived (the speaker's clock, milliseconds). */
     readonly receivedAt: number,
-  ) {}
+  ) {
+    this.idStale = pathId * 2;
+  }
+
+  /** Null when accepted by import policy, else why it was rejected (never installed). */
+  get rejected(): string | null {
+    return null;
+  }
+
+  /** RFC 7911 path identifier; 0 when ADD-PATH is not in use. */
+  get pathId(): number {
+    const v = this.idStale;
+    return (v - (v % 2)) / 2;
+  }
+
+  /** RFC 4724 §4.2: retained across the peer's restart, awaiting refresh or purge. */
+  get stale(): boolean {
+    return this.idStale % 2 === 1;
+  }
+
+  set stale(v: boolean) {
+    const id = this.idStale - (this.idStale % 2);
+    this.idStale = v ? id + 1 : id;
+  }
 
   /** The next hop the route resolves through (NEXT_HOP, or the first MP_REACH next hop). */
   get nextHop(): string | null {
     return this.attrs.nextHop;
   }
+}
+
+/** A path import policy rejected: kept in its Adj-RIB-In with the reason, never a candidate. */
+export class RejectedRoute extends Route {
+  constructor(peer: RibPeer, family: Family, prefix: string, pathId: number, attrs: InternedAttributes, receivedAt: number, readonly reason: string) {
+    super(peer, family, prefix, pathId, attrs, receivedAt);
+  }
+
+  override get rejected(): string | null {
+    return this.reason;
+  }
+}
+
+/** The path object for an import decision: a Route when accepted (`reason` null), else a RejectedRoute. */
+export function importedRoute(peer: RibPeer, family: Family, prefix: string, pathId: number, attrs: InternedAttributes, receivedAt: number, reason: string | null): Route {
+  return reason === null ? new Route(peer, family, prefix, pathId, attrs, receivedAt) : new RejectedRoute(peer, family, prefix, pathId, attrs, receivedAt, reason);
 }
