@@ -5,7 +5,6 @@
 // file that is fsync'ed and renamed over the target. No RFC.
 
 import * as fs from 'fs';
-import * as path from 'path';
 import { DatastoreError } from './errors';
 
 export interface LockOptions {
@@ -93,15 +92,5 @@ function breakLock(lockPath: string, judged: LockInfo | null): void {
   fs.rmSync(aside, { force: true });
 }
 
-/** Writes `data` to `target` atomically: temp file in the same directory, fsync, rename. */
-export function writeFileAtomic(target: string, data: string): void {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${tokenCounter++}.tmp`);
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, target);
-}
+/** Writes a file atomically (src/lib/fs.ts): the state file and resources are never seen half-written. */
+export { writeFileAtomic } from '../lib/fs';

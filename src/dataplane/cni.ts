@@ -5,8 +5,8 @@
 // is a parameter, so several agents on one machine (one per namespace) do not collide. Files are
 // written atomically: a temporary file in the same directory, fsync, rename.
 
+import { writeFileIfChanged } from '../lib/fs';
 import * as fs from 'fs';
-import * as path from 'path';
 import { addressInCidr, formatCidr, formatIP, parseCidr } from '../lib/ip';
 
 export const CNI_VERSION = '1.0.0';
@@ -105,28 +105,8 @@ export function subnetEnv(opts: SubnetEnvOptions): string {
   return lines.join('\n') + '\n';
 }
 
-/**
- * Writes `content` to `file` atomically: a temporary sibling is written and fsynced, then renamed
- * over the target, so a reader sees the old file or the new one, never half of one. Returns false
- * (and writes nothing) when the file already holds exactly this content.
- */
-export function writeFileAtomic(file: string, content: string, mode = 0o644): boolean {
-  try {
-    if (fs.readFileSync(file, 'utf8') === content) return false;
-  } catch { /* absent: write it */ }
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w', mode);
-  try {
-    fs.writeSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  return true;
-}
+/** Writes a file atomically only when its content changed (src/lib/fs.ts); true when it wrote. */
+export const writeFileAtomic = writeFileIfChanged;
 
 export interface CniFiles {
   /** Where the conflist goes, e.g. /etc/cni/net.d/10-nexthop.conflist. */

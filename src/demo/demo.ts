@@ -11,6 +11,7 @@
 // Protocols shown: RFC 4271 (BGP-4 sessions, iBGP mesh, eBGP to the ToR), RFC 4456 (route
 // reflection), RFC 4724 (graceful restart, offered by the agents), RFC 7348 (VXLAN).
 
+import { writeFileAtomic } from '../lib/fs';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ControlClient } from '../agent/control';
@@ -565,13 +566,6 @@ export class Demo {
       `clean up:            sudo ${cli} demo --cleanup`,
     ].join('\n'));
   }
-}
-
-/** Writes a file atomically (temporary file in the same directory, then rename). */
-function writeFileAtomic(file: string, content: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, content);
-  fs.renameSync(tmp, file);
 }
 
 /** The command `nexthop demo` runs. */

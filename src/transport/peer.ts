@@ -19,7 +19,7 @@ import type { CodecContext, RouteRefreshMessage, UpdateMessage } from '../wire/t
 import { PeerFsm } from '../session/fsm';
 import type { SessionStatus } from '../session/fsm';
 import type { DownReason, FsmAction, FsmEvent, LocalGracefulRestart, NegotiatedSession, SessionConfig, SessionState } from '../session/types';
-import { BGP_PORT, dial } from './dialer';
+import { BGP_PORT, dial, DialOptions } from './dialer';
 import type { BgpListener } from './listener';
 import { TransportError, normalizeAddress } from './sockopt';
 
@@ -48,18 +48,12 @@ export function serialQueue(onError: (e: unknown) => void = (e) => { process.nex
   };
 }
 
-export interface PeerTransportOptions {
-  remoteAddress: string;
-  /** Default 179. */
-  remotePort?: number;
-  /** Source address for our dials. */
-  localAddress?: string;
-  /** RFC 2385 TCP MD5 key (also installed on the listener for incoming connections). */
-  md5Password?: string;
-  /** RFC 5082 GTSM hops (1 = directly connected); off when absent. */
-  ttlSecurityHops?: number;
-  /** Outgoing TTL when GTSM is off (eBGP multihop). */
-  ttl?: number;
+/**
+ * Where and how to reach the peer: the dial options (address, port, source, RFC 2385 MD5 key -
+ * also installed on the listener for incoming connections -, RFC 5082 GTSM hops, TTL) less the
+ * per-dial timeout and signal, which the connection manages itself.
+ */
+export interface PeerTransportOptions extends Omit<DialOptions, 'timeoutMs' | 'signal'> {
   /** Bytes queued on the socket above which the peer reports itself congested. Default 1 MiB. */
   highWaterMark?: number;
   /** How long a closing connection may take to flush its last NOTIFICATION. Default 1 s. */
