@@ -14,11 +14,12 @@
 //     without ORIGINATOR_ID / CLUSTER_LIST (RFC 4456 §8 attributes are optional non-transitive,
 //     RFC 4271 §5) and without LOCAL_PREF (RFC 4271 §5.1.5); ToR routes go to the clients with
 //     the ToR's next hop (or next-hop-self, RFC 4271 §5.1.3) and our LOCAL_PREF.
+import { rawPeer, RawConn } from './raw-peer';
 import { expect } from 'chai';
 import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PathView, PeerConfig, RouteChange, RouteView, SpeakerConfig } from '../../../src/speaker';
-import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src/wire';
+import { codecContext, encodeMessage } from '../../../src/wire';
 import type { BgpMessage, Capability, OpenMessage, PathAttributes, UpdateMessage } from '../../../src/wire/types';
 import { waitFor } from '../../helpers/lab';
 
@@ -66,24 +67,6 @@ interface Node { s: Speaker; n: number }
 function attachClient(rr: Node, client: Node, rrSide: Partial<PeerConfig> = {}, clientSide: Partial<PeerConfig> = {}): void {
   rr.s.addPeer(peer(rr.n, client.n, client.s.port, 'rr-client', rrSide));
   client.s.addPeer(peer(client.n, rr.n, rr.s.port, 'rr-server', clientSide));
-}
-
-/** A hand-driven BGP peer: a TCP server on 127.79.40.n recording what each connection receives. */
-interface RawConn { sock: net.Socket; got: BgpMessage[] }
-interface RawPeer { port: number; conns: RawConn[] }
-
-function rawPeer(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<RawPeer> {
-  const conns: RawConn[] = [];
-  const server = net.createServer((sock) => {
-    const c: RawConn = { sock, got: [] };
-    const framer = new Framer();
-    sockets.push(sock);
-    sock.on('error', () => { /* reset by the speaker */ });
-    sock.on('data', (d: Buffer) => { for (const f of framer.push(d)) c.got.push(decodeMessage(f, codecContext())); });
-    conns.push(c);
-  });
-  servers.push(server);
-  return new Promise((resolve) => server.listen(0, addr(n), () => resolve({ port: (server.address() as net.AddressInfo).port, conns })));
 }
 
 /** The raw peer's OPEN: IPv4 and IPv6 unicast (RFC 4760), 4-octet AS (RFC 6793), no GR. */
@@ -151,7 +134,7 @@ describe('speaker: route-reflector topologies (RFC 4456) over loopback TCP', fun
     attachClient(rr, b);
     // Client 5 is hand-driven so it can send a global + link-local next hop pair (RFC 2545 §3)
     // and show the exact attributes the reflector sends.
-    const raw = await rawPeer(5, servers, sockets);
+    const raw = await rawPeer(addr(5), servers, sockets);
     rr.s.addPeer({ name: 'n5', address: addr(5), port: raw.port, peerAs: AS, type: 'rr-client', sourceAddress: addr(1), families: ['ipv4-unicast', 'ipv6-unicast'] });
     await waitFor('the reflector dials the raw client', () => raw.conns[0]?.got.some((m) => m.type === 'open'));
     rawSend(raw.conns[0], rawOpen(5, AS), { type: 'keepalive' });
@@ -354,8 +337,8 @@ describe('speaker: route-reflector topologies (RFC 4456) over loopback TCP', fun
     attachClient(rr, b, {}, acceptAll);
     a.s.originate(block4(42));
     b.s.originate(block4(43));
-    const tor1 = await rawPeer(45, servers, sockets);
-    const tor2 = await rawPeer(46, servers, sockets);
+    const tor1 = await rawPeer(addr(45), servers, sockets);
+    const tor2 = await rawPeer(addr(46), servers, sockets);
     rr.s.addPeer({ name: 'tor1', address: addr(45), port: tor1.port, peerAs: TOR_AS, type: 'external', sourceAddress: addr(41), importLocalPref: 200 });
     rr.s.addPeer({ name: 'tor2', address: addr(46), port: tor2.port, peerAs: TOR_AS + 1, type: 'external', sourceAddress: addr(41), keepOriginalNextHop: true });
     await waitFor('the reflector dials both ToRs', () => tor1.conns[0]?.got.some((m) => m.type === 'open') && tor2.conns[0]?.got.some((m) => m.type === 'open'));

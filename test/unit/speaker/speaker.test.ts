@@ -4,6 +4,7 @@
 // §4.2), the restart time expires them, restarting speakers defer selection without stalling each
 // other (§4.1), max-prefix tears the session down with Cease subcode 1 (RFC 4486 §4), and a peer
 // that sends garbage gets the right NOTIFICATION (RFC 4271 §6.1) while other sessions stay up.
+import { rawPeer, RawConn } from './raw-peer';
 import { expect } from 'chai';
 import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
@@ -50,24 +51,6 @@ function peer(self: number, other: number, port: number, extra: Partial<PeerConf
 function mesh(a: { s: Speaker; n: number }, b: { s: Speaker; n: number }, extra: Partial<PeerConfig> = {}): void {
   a.s.addPeer(peer(a.n, b.n, b.s.port, extra));
   b.s.addPeer(peer(b.n, a.n, a.s.port, extra));
-}
-
-/** A hand-driven BGP peer: a TCP server on 127.77.1.n that records what each connection receives. */
-interface RawConn { sock: net.Socket; got: BgpMessage[] }
-interface RawPeer { port: number; conns: RawConn[] }
-
-function rawPeer(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<RawPeer> {
-  const conns: RawConn[] = [];
-  const server = net.createServer((sock) => {
-    const c: RawConn = { sock, got: [] };
-    const framer = new Framer();
-    sockets.push(sock);
-    sock.on('error', () => { /* reset by the speaker */ });
-    sock.on('data', (d: Buffer) => { for (const f of framer.push(d)) c.got.push(decodeMessage(f, codecContext())); });
-    conns.push(c);
-  });
-  servers.push(server);
-  return new Promise((resolve) => server.listen(0, addr(n), () => resolve({ port: (server.address() as net.AddressInfo).port, conns })));
 }
 
 /** The raw peer's OPEN: IPv4 unicast, 4-octet AS, optionally graceful restart (not restarting). */
@@ -118,7 +101,7 @@ describe('speaker: speakers over loopback TCP', function () {
   });
 
   it('R bit only until selection deferral ends, F bits stay; the deferral timer bounds a GR peer that never sends End-of-RIB (RFC 4724 §3, §4.1)', async () => {
-    const raw = await rawPeer(122, servers, sockets);
+    const raw = await rawPeer(addr(122), servers, sockets);
     const s = speaker(121, { gracefulRestart: { restarting: true, selectionDeferralMs: 3000 } });
     live.push(s);
     s.addPeer({ name: 'raw122', address: addr(122), port: raw.port, peerAs: AS, type: 'external', sourceAddress: addr(121) });
@@ -148,8 +131,8 @@ describe('speaker: speakers over loopback TCP', function () {
   });
 
   it('selection deferral waits for a peer added after start() (RFC 4724 §4.1)', async () => {
-    const raw1 = await rawPeer(132, servers, sockets);
-    const raw2 = await rawPeer(133, servers, sockets);
+    const raw1 = await rawPeer(addr(132), servers, sockets);
+    const raw2 = await rawPeer(addr(133), servers, sockets);
     const s = speaker(131, { gracefulRestart: { restarting: true, selectionDeferralMs: 30000 } });
     live.push(s);
     const rawCfg = (n: number, port: number): PeerConfig => ({ name: `raw${n}`, address: addr(n), port, peerAs: AS, type: 'external', sourceAddress: addr(131) });
@@ -173,7 +156,7 @@ describe('speaker: speakers over loopback TCP', function () {
   });
 
   it('max-prefix teardown sends Cease/1 with AFI, SAFI and the upper bound (RFC 4486 §4)', async () => {
-    const raw = await rawPeer(142, servers, sockets);
+    const raw = await rawPeer(addr(142), servers, sockets);
     const a = await started(141);
     a.s.addPeer({ name: 'raw142', address: addr(142), port: raw.port, peerAs: 65142, type: 'external', sourceAddress: addr(141), maxPrefix: { limit: 2, action: 'teardown' } });
     await waitFor('our OPEN', () => raw.conns[0]?.got.find((m) => m.type === 'open'));
@@ -187,8 +170,8 @@ describe('speaker: speakers over loopback TCP', function () {
   });
 
   it('drops our own block reflected back with our ORIGINATOR_ID (RFC 4456 §8) and routes looping through a per-peer local AS (RFC 4271 §9.1.2)', async () => {
-    const tor = await rawPeer(152, servers, sockets);
-    const ebgp = await rawPeer(153, servers, sockets);
+    const tor = await rawPeer(addr(152), servers, sockets);
+    const ebgp = await rawPeer(addr(153), servers, sockets);
     const a = await started(151);
     a.s.originate('10.244.151.0/24');
     // An iBGP ToR acting as our route reflector, and an eBGP router we present AS 65151 to.
