@@ -201,8 +201,10 @@ describe('integration: agent control socket', () => {
     await server.start();
     try {
       const clientModule = require.resolve('../../src/agent/control');
-      const script = `process.setgid(65534); process.setuid(65534);
-        require(${JSON.stringify(clientModule)}).callAgent('ping', undefined, { socketPath: ${JSON.stringify(sockPath)}, timeoutMs: 2000 })
+      // Load the client as root, then drop to nobody: only the socket's mode is under test, not
+      // whether nobody can read the checkout.
+      const script = `const client = require(${JSON.stringify(clientModule)}); process.setgid(65534); process.setuid(65534);
+        client.callAgent('ping', undefined, { socketPath: ${JSON.stringify(sockPath)}, timeoutMs: 2000 })
           .then(() => console.log('CONNECTED'), (e) => console.log(e.message));`;
       // Run asynchronously: the server in this process must keep answering.
       const child = lab.spawn(null, process.execPath, ['-e', script]);

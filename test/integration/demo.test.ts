@@ -17,8 +17,18 @@ const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface Finished { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function start(args: string[], opts: { uid?: number; gid?: number } = {}): { child: ChildProcess; done: Promise<Finished>; output: () => string } {
-  const child = spawn(process.execPath, [MAIN, 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+/**
+ * Starts `nexthop demo ARGS`. `unprivileged`: the demo command's modules are loaded as root, then
+ * the process drops to nobody before running it, so the test does not depend on nobody being able to
+ * read the checkout (a clone under a 0700 directory, say).
+ */
+function start(args: string[], opts: { unprivileged?: boolean } = {}): { child: ChildProcess; done: Promise<Finished>; output: () => string } {
+  const argv = opts.unprivileged
+    ? ['-e', `const demo = require(${JSON.stringify(path.join(path.dirname(MAIN), 'commands', 'demo.js'))});
+        process.setgid(65534); process.setuid(65534);
+        demo.run(${JSON.stringify(args)}).then((code) => { process.exitCode = code; });`]
+    : [MAIN, 'demo', ...args];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -157,7 +167,7 @@ describe('integration: nexthop demo', function () {
   });
 
   it('refuses politely when not root, and a bad flag gets a usage line', async () => {
-    const nobody = start([], { uid: 65534, gid: 65534 });
+    const nobody = start([], { unprivileged: true });
     const r = await nobody.done;
     expect(r.code).to.equal(1);
     expect(r.stdout).to.include('needs root');
