@@ -8,7 +8,7 @@ import { AttributeStore } from './attributes';
 import type { RouteSink } from './adj-rib-in';
 import { decide, ineligibility, multipathNextHops, type Decision, type DecisionConfig, type DecisionReason, type DecisionTrace, type NextHopResolution, type NextHopResolver } from './decision';
 import { familyOfPrefix } from './family';
-import { Route, ribPeer, type RibPeer } from './route';
+import { familyCode, familyOfCode, Route, ribPeer, type RibPeer } from './route';
 
 const NO_ROUTES: readonly Route[] = Object.freeze([]) as readonly Route[];
 
@@ -63,87 +63,165 @@ function reasonCode(r: DecisionReason): number {
   return c;
 }
 
+/** The rarely needed part of a Destination: paths after the first, an ECMP set, a best path that is not the first. */
+class DestinationExtra {
+  /** The paths after the first (may be empty until the next processing round). */
+  more: Route[] = [];
+  /** The multipath set when it has more than one path; null means [best]. */
+  multipathSet: Route[] | null = null;
+  /** The best path when it is not `first` (or `first` changed since the last round). */
+  best: Route | null = null;
+}
+
+/** Destination.state layout: dirty mark, decision reason code, best-is-first mark, family code. */
+const DIRTY = 1;
+const REASON_SHIFT = 1;
+const REASON_MASK = 255 << REASON_SHIFT;
+const BEST_IS_FIRST = 1 << 9;
+const FAMILY_SHIFT = 10;
+
 /**
- * The paths of one prefix and the current decision. Most destinations have one path: it is held
- * inline (`first`), further ones in `more`, so a single-path destination costs no array.
+ * The paths of one prefix and the current decision. Most destinations have one path, which is
+ * also the best: it is held inline (`first`), "best is first" is a bit, and further paths, an ECMP
+ * set or a best path other than the first live in a DestinationExtra made only when needed. The
+ * family, the decision reason and the dirty mark share one number. Four fields: a single-path
+ * destination costs 56 bytes on 64-bit V8.
  */
 export class Destination {
   /** The first path, or null when there is none. */
   first: Route | null = null;
-  /** The paths after the first (null when there are none). */
-  more: Route[] | null = null;
-  best: Route | null = null;
-  /** The multipath set when it has more than one path; null means [best]. */
-  multipathSet: Route[] | null = null;
-  /** The reason's code (reasonNames) times 2, plus 1 while waiting for the decision process. */
-  private state = NO_ELIGIBLE_PATH * 2;
+  private extra: DestinationExtra | null = null;
+  /** Bit fields: DIRTY, REASON_*, BEST_IS_FIRST, family code << FAMILY_SHIFT. */
+  private state: number;
 
-  constructor(readonly family: Family, readonly prefix: string) {}
+  constructor(family: Family, readonly prefix: string) {
+    this.state = (familyCode(family) << FAMILY_SHIFT) | (NO_ELIGIBLE_PATH << REASON_SHIFT);
+  }
+
+  get family(): Family {
+    return familyOfCode(this.state >> FAMILY_SHIFT);
+  }
+
+  /**
+   * The best path as of the last processing round (until process() runs again it stays the path
+   * that was best, even when that path has since been replaced or removed: the change report
+   * needs it as `previous`).
+   */
+  get best(): Route | null {
+    if ((this.state & BEST_IS_FIRST) !== 0) return this.first;
+    return this.extra === null ? null : this.extra.best;
+  }
+
+  set best(r: Route | null) {
+    if (r !== null && r === this.first) {
+      this.state |= BEST_IS_FIRST;
+      if (this.extra !== null) {
+        this.extra.best = null;
+        this.dropEmptyExtra();
+      }
+      return;
+    }
+    this.state &= ~BEST_IS_FIRST;
+    if (r !== null) (this.extra ??= new DestinationExtra()).best = r;
+    else if (this.extra !== null) {
+      this.extra.best = null;
+      this.dropEmptyExtra();
+    }
+  }
+
+  /** `first` is about to change: a best path held as "the first" is kept by reference instead. */
+  private pinBest(): void {
+    if ((this.state & BEST_IS_FIRST) === 0) return;
+    this.state &= ~BEST_IS_FIRST;
+    (this.extra ??= new DestinationExtra()).best = this.first;
+  }
+
+  private dropEmptyExtra(): void {
+    const x = this.extra;
+    if (x !== null && x.more.length === 0 && x.multipathSet === null && x.best === null) this.extra = null;
+  }
 
   /** Why `best` won (or why there is none), as of the last processing round. */
   get reason(): DecisionReason {
-    return reasonNames[this.state >> 1];
+    return reasonNames[(this.state & REASON_MASK) >> REASON_SHIFT];
   }
 
   set reason(r: DecisionReason) {
-    this.state = (reasonCode(r) << 1) | (this.state & 1);
+    this.state = (this.state & ~REASON_MASK) | (reasonCode(r) << REASON_SHIFT);
   }
 
   /** @internal For LocRib.process: sets the reason by code and clears the dirty mark. */
   decided(code: number): void {
-    this.state = code << 1;
+    this.state = (this.state & ~(REASON_MASK | DIRTY)) | (code << REASON_SHIFT);
   }
 
   /** Waiting for the decision process (queued in the Loc-RIB's dirty list). */
   get dirty(): boolean {
-    return (this.state & 1) === 1;
+    return (this.state & DIRTY) !== 0;
   }
 
   set dirty(v: boolean) {
-    this.state = v ? this.state | 1 : this.state & ~1;
+    this.state = v ? this.state | DIRTY : this.state & ~DIRTY;
+  }
+
+  /** The paths after the first (null when there are none). */
+  get more(): Route[] | null {
+    const x = this.extra;
+    return x === null || x.more.length === 0 ? null : x.more;
+  }
+
+  /** The multipath set when it has more than one path; null means [best]. */
+  get multipathSet(): Route[] | null {
+    return this.extra === null ? null : this.extra.multipathSet;
+  }
+
+  set multipathSet(set: Route[] | null) {
+    if (set !== null) (this.extra ??= new DestinationExtra()).multipathSet = set;
+    else if (this.extra !== null) {
+      this.extra.multipathSet = null;
+      this.dropEmptyExtra();
+    }
   }
 
   /** Every path (a new array; read-only use). */
   get paths(): Route[] {
     const f = this.first;
     if (f === null) return [];
-    return this.more === null ? [f] : [f, ...this.more];
+    const m = this.more;
+    return m === null ? [f] : [f, ...m];
   }
 
   get pathCount(): number {
-    return this.first === null ? 0 : this.more === null ? 1 : 1 + this.more.length;
+    return this.first === null ? 0 : 1 + (this.extra === null ? 0 : this.extra.more.length);
   }
 
   addPath(r: Route): void {
     if (this.first === null) this.first = r;
-    else if (this.more === null) this.more = [r];
-    else this.more.push(r);
+    else (this.extra ??= new DestinationExtra()).more.push(r);
   }
 
   /** Removes `r` (by identity); false when it was not there. Order of the rest is not kept. */
   removePath(r: Route): boolean {
-    if (this.first === r) {
-      const m = this.more;
-      if (m === null) this.first = null;
-      else {
-        this.first = m.pop()!;
-        if (m.length === 0) this.more = null;
-      }
-      return true;
-    }
     const m = this.more;
-    if (m === null) return false;
-    const i = m.indexOf(r);
-    if (i < 0) return false;
-    const last = m.pop()!;
-    if (i < m.length) m[i] = last;
-    if (m.length === 0) this.more = null;
+    if (this.first === r) {
+      this.pinBest();
+      this.first = m === null ? null : m.pop()!;
+    } else {
+      if (m === null) return false;
+      const i = m.indexOf(r);
+      if (i < 0) return false;
+      const last = m.pop()!;
+      if (i < m.length) m[i] = last;
+    }
+    // An emptied extra stays while it holds an ECMP set or the previous best: process() needs them.
+    this.dropEmptyExtra();
     return true;
   }
 
   /** Puts `next` where `prev` is (by identity); false when `prev` was not there. */
   replacePath(prev: Route, next: Route): boolean {
     if (this.first === prev) {
+      this.pinBest();
       this.first = next;
       return true;
     }

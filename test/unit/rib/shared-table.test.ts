@@ -5,7 +5,9 @@
 // Destination fields (path id + stale mark, reason + dirty mark) read back what was written.
 import { expect } from 'chai';
 import { Rib } from '../../../src/rib/rib';
-import { Destination } from '../../../src/rib/loc-rib';
+import { Destination, LocRib } from '../../../src/rib/loc-rib';
+import { familyCode, familyOfCode, Route } from '../../../src/rib/route';
+import { AttributeStore } from '../../../src/rib/attributes';
 import type { UpdateMessage } from '../../../src/wire/types';
 import { path, peer, v4Update } from './fixtures';
 
@@ -157,5 +159,70 @@ describe('rib: compact Route and Destination fields', () => {
     expect([d.reason, d.dirty]).to.deep.equal(['router-id', false]);
     d.reason = 'only-path';
     expect([d.reason, d.dirty]).to.deep.equal(['only-path', false]);
+  });
+
+  it('a Route keeps its family, path id, stale mark and arrival time (to 0.1 s) in packed fields', () => {
+    const rec = new AttributeStore().intern({ origin: 0, asPath: [], nextHop: '192.0.2.1' });
+    for (const family of ['ipv4-unicast', 'ipv6-unicast', 'afi1-safi2', 'afi25-safi70']) {
+      for (const id of [0, 1, 0xffffffff]) {
+        const r = new Route(peer('10.0.0.9'), family, '10.244.9.0/24', id, rec, 1234567.8);
+        r.stale = true;
+        expect([r.family, r.pathId, r.stale, r.receivedAt]).to.deep.equal([family, id, true, 1234500]);
+        r.stale = false;
+        expect([r.family, r.pathId, r.stale]).to.deep.equal([family, id, false]);
+      }
+    }
+    expect(familyOfCode(familyCode('afi25-safi70'))).to.equal('afi25-safi70');
+    // Route age survives years of uptime: 6 years of milliseconds, to the tenth of a second.
+    const sixYears = 6 * 365 * 86400_000;
+    expect(new Route(peer('10.0.0.9'), 'ipv4-unicast', '10.244.9.0/24', 0, rec, sixYears + 42).receivedAt).to.equal(sixYears);
+  });
+
+  it('a Destination keeps family, reason, dirty mark and best apart', () => {
+    const d = new Destination('afi2-safi1', '2001:db8::/64');
+    const a = path(peer('10.0.0.1'), {}, '2001:db8::/64');
+    d.addPath(a);
+    d.best = a;
+    d.dirty = true;
+    d.reason = 'igp-cost';
+    expect([d.family, d.reason, d.dirty, d.best]).to.deep.equal(['afi2-safi1', 'igp-cost', true, a]);
+    d.decided(1);
+    expect([d.family, d.reason, d.dirty, d.best]).to.deep.equal(['afi2-safi1', 'only-path', false, a]);
+  });
+
+  it('a best path that is replaced or removed stays the best until the next round (reported as previous)', () => {
+    const d = new Destination('ipv4-unicast', '10.244.9.0/24');
+    const a = path(peer('10.0.0.1'), {}, '10.244.9.0/24');
+    const b = path(peer('10.0.0.2'), {}, '10.244.9.0/24');
+    const a2 = path(peer('10.0.0.1'), { med: 5 }, '10.244.9.0/24');
+    d.addPath(a);
+    d.best = a;
+    d.replacePath(a, a2);
+    expect([d.first, d.best]).to.deep.equal([a2, a]);
+    d.best = a2;
+    d.addPath(b);
+    d.removePath(a2);
+    expect([d.first, d.best, d.more]).to.deep.equal([b, a2, null]);
+    d.best = b;
+    d.removePath(b);
+    expect([d.first, d.best, d.pathCount]).to.deep.equal([null, b, 0]);
+    d.best = null;
+    expect(d.best).to.equal(null);
+  });
+
+  it('the Loc-RIB reports the replaced single path as previous, and the new one as best', () => {
+    const loc = new LocRib({ localAs: 65000, routerId: '10.0.0.100' });
+    const p = peer('10.0.0.1');
+    const a = path(p, {}, '10.244.9.0/24');
+    const a2 = path(p, { med: 7 }, '10.244.9.0/24');
+    loc.routeChanged(null, a);
+    loc.process();
+    loc.routeChanged(a, a2);
+    const [c] = loc.process();
+    expect([c.previous, c.best, c.reason]).to.deep.equal([a, a2, 'only-path']);
+    loc.routeChanged(a2, null);
+    const [gone] = loc.process();
+    expect([gone.previous, gone.best]).to.deep.equal([a2, null]);
+    expect(loc.lookup('10.244.9.0/24')).to.equal(undefined);
   });
 });
