@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { parseDatastoreSpec, openDatastore } from '../../../src/cluster/open';
 import { DatastoreError } from '../../../src/cluster/errors';
-import { withLock, writeFileAtomic } from '../../../src/cluster/lockfile';
+import { breakLock, withLock, writeFileAtomic } from '../../../src/cluster/lockfile';
 import { FileDatastore } from '../../../src/cluster/file';
 
 describe('cluster/open', () => {
@@ -64,6 +64,34 @@ describe('cluster/lockfile', () => {
     const old = new Date(Date.now() - 60000);
     fs.utimesSync(lock, old, old);
     expect(await withLock(lock, () => 42, { staleMs: 1000, timeoutMs: 2000 })).to.equal(42);
+  });
+
+  it('breaks only the lock it judged stale: a live holder that took over meanwhile keeps its lock', () => {
+    const lock = path.join(dir, 'l');
+    const dead = JSON.stringify({ pid: 4194303, time: 1, token: 'dead' });
+    const live = JSON.stringify({ pid: process.pid, time: Date.now(), token: 'live' });
+    // The dead holder's lock was released and a live process created its own before we broke it.
+    fs.writeFileSync(lock, live);
+    expect(breakLock(lock, dead, 30000)).to.equal(false);
+    expect(fs.readFileSync(lock, 'utf8')).to.equal(live);
+    // The judged lock is still there: it goes, and the break lock is not left behind.
+    fs.writeFileSync(lock, dead);
+    expect(breakLock(lock, dead, 30000)).to.equal(true);
+    expect(fs.readdirSync(dir)).to.deep.equal([]);
+  });
+
+  it('breakers take turns; a break lock left by a dead breaker goes once it is old', () => {
+    const lock = path.join(dir, 'l');
+    const dead = JSON.stringify({ pid: 4194303, time: 1, token: 'dead' });
+    fs.writeFileSync(lock, dead);
+    fs.writeFileSync(`${lock}.break`, '');
+    expect(breakLock(lock, dead, 30000)).to.equal(false);
+    expect(fs.existsSync(lock)).to.equal(true);
+    const old = new Date(Date.now() - 60000);
+    fs.utimesSync(`${lock}.break`, old, old);
+    expect(breakLock(lock, dead, 30000)).to.equal(false); // removes the old break lock only
+    expect(breakLock(lock, dead, 30000)).to.equal(true);
+    expect(fs.readdirSync(dir)).to.deep.equal([]);
   });
 
   it('writes atomically', () => {
