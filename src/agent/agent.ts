@@ -177,6 +177,8 @@ export class Agent {
     // 1. Resources (a bad resource file throws ResourceError naming the document and field).
     const ds = openDatastore(o.datastore, { etcdAccess: o.etcdAccess });
     this.ds = ds;
+    // Calico fields nexthop accepts but does not act on: said once each, from the first read on.
+    ds.on('warning', (m) => this.log.warn({ warning: m }, 'resource field accepted but not used'));
     await ds.load();
     let view = ds.state.view();
     const identity = nodeIdentity(view, o.node, { routerId: o.routerId, listenPort: o.listenPort }, ds.description);

@@ -73,6 +73,12 @@ export interface DatastoreEvents {
   state: [state: DatastoreState, reason: string];
   /** Something stored could not be used (bad edit of the file, corrupt value); the last good value stays. */
   problem: [message: string];
+  /**
+   * A resource was accepted with a warning: it sets a Calico v3 field nexthop does not act on
+   * (file datastore: the user's YAML; message names file, document and field). Emitted once per
+   * distinct warning while it stays in the file.
+   */
+  warning: [message: string];
 }
 
 export abstract class Datastore extends EventEmitter {

@@ -15,7 +15,7 @@ import { Datastore, LivenessHandle, LivenessStart } from './datastore';
 import { KvStore, KvTxn } from './kv';
 import { RESOURCES, resourceKey, encodeResource, livenessKey, LivenessRecord } from './keys';
 import { Kind, Located, parseResources, toDocument, KINDS } from './resources';
-import { DatastoreError, ResourceError } from './errors';
+import { DatastoreError, ResourceError, formatProblem, type ResourceProblem } from './errors';
 import { withLock, writeFileAtomic, LockOptions } from './lockfile';
 
 export interface FileOptions extends LockOptions {
@@ -38,8 +38,11 @@ export class FileKv implements KvStore {
 
   constructor(readonly resourcePath: string, readonly statePath: string, readonly lockPath: string, private readonly lockOpts: LockOptions) {}
 
-  /** Reads and validates the YAML; throws ResourceError on a bad file. Missing file = empty. */
-  readResourceFile(): Map<string, string> {
+  /**
+   * Reads and validates the YAML; throws ResourceError on a bad file. Missing file = empty.
+   * Fields accepted with a warning (Calico fields nexthop does not use) go to `warnings`.
+   */
+  readResourceFile(warnings?: ResourceProblem[]): Map<string, string> {
     let text: string;
     try {
       text = fs.readFileSync(this.resourcePath, 'utf8');
@@ -48,7 +51,7 @@ export class FileKv implements KvStore {
       throw e;
     }
     const out = new Map<string, string>();
-    for (const it of parseResources(text, this.resourcePath)) out.set(resourceKey(it.resource.kind, it.resource.metadata.name), encodeResource(it.resource));
+    for (const it of parseResources(text, this.resourcePath, { warnings })) out.set(resourceKey(it.resource.kind, it.resource.metadata.name), encodeResource(it.resource));
     return out;
   }
 
@@ -134,6 +137,8 @@ export class FileDatastore extends Datastore {
   private closed = false;
   private loaded = false;
   private lastProblem = '';
+  /** Warnings of the last good read of the YAML (each emitted once while it stays). */
+  private lastWarnings = new Set<string>();
 
   constructor(resourcePath: string, options: FileOptions = {}) {
     super();
@@ -157,9 +162,18 @@ export class FileDatastore extends Datastore {
     if (this.closed) throw new DatastoreError('CLOSED', `${this.description} is closed`, this.description);
     let resources: Map<string, string>;
     let problem = '';
+    const warnings: ResourceProblem[] = [];
     try {
-      resources = this.kv.readResourceFile();
+      resources = this.kv.readResourceFile(warnings);
       this.kv.resources = resources;
+      // Keyed by resource and field, not by document number: moving a document is no news.
+      const now = new Set<string>();
+      for (const w of warnings) {
+        const key = `${w.resource}\u0000${w.field}\u0000${w.message}`;
+        if (!this.lastWarnings.has(key) && !now.has(key)) this.emit('warning', formatProblem(w));
+        now.add(key);
+      }
+      this.lastWarnings = now;
     } catch (e) {
       if (!this.loaded) throw e;
       problem = e instanceof ResourceError ? `${this.resourcePath} not applied, keeping the last good state:\n${e.message}` : (e as Error).message;

@@ -116,4 +116,28 @@ describe('integration: cluster file datastore', function () {
     await waitFor('block event', () => events.some((e) => e.item.what === 'block'), 5000, 50);
     await ds.close();
   });
+
+  it('says once which Calico fields it accepts without acting on them, and again only for a new one', async () => {
+    const dir = lab.tempDir();
+    const file = path.join(dir, 'cluster.yaml');
+    const config = (extra: string) => `---\napiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {asNumber: 64512, bindMode: NodeIP${extra}}\n`;
+    fs.writeFileSync(file, POOL + nodeDoc('a') + config(''));
+    const ds = new FileDatastore(file, { pollMs: 200, debounceMs: 50 });
+    const warnings: string[] = [];
+    const events: ClusterEvent[] = [];
+    ds.on('warning', (w) => warnings.push(w));
+    ds.on('change', (evs) => events.push(...evs));
+    await ds.watch();
+    expect(warnings, warnings.join('\n')).to.have.length(1);
+    expect(warnings[0]).to.match(/cluster\.yaml.*document 3 \(BGPConfiguration\/default\).*spec\.bindMode.*not used by nexthop/);
+    // A re-read with the same field says nothing new; a second unused field is reported alone.
+    fs.writeFileSync(file, POOL + nodeDoc('a') + nodeDoc('b') + config(''));
+    await waitFor('node b', () => events.some((e) => e.key === 'resources/nodes/b'), 5000, 50);
+    expect(warnings).to.have.length(1);
+    fs.writeFileSync(file, POOL + nodeDoc('a') + nodeDoc('b') + config(', ignoredInterfaces: [eth9]'));
+    await waitFor('second warning', () => warnings.length > 1, 5000, 50);
+    expect(warnings).to.have.length(2);
+    expect(warnings[1]).to.match(/spec\.ignoredInterfaces/);
+    await ds.close();
+  });
 });
