@@ -94,23 +94,37 @@ export function nodePools(view: ClusterStateView, node: NodeView): PoolView[] {
 }
 
 /**
- * The agent-written fields this node should publish (Calico's ipv4VXLANTunnelAddr and
- * vxlanTunnelMACAddr) when an IPv4 pool that selects it uses VXLAN. The VTEP address is the
- * network address of the node's IPv4 block in that pool (flannel's choice: host-local never
- * hands it to a pod, and it is inside a block other nodes route to us); the MAC is derived
- * from the node name (stable across restarts). null = clear the field.
+ * The agent-written fields this node should publish: its VXLAN tunnel endpoints (RFC 7348 §4,
+ * the VTEP's inner address and MAC), one per overlay family, as Calico names them.
+ *  - IPv4 (ipv4VXLANTunnelAddr, vxlanTunnelMACAddr) when an IPv4 pool that selects the node has
+ *    vxlanMode Always or CrossSubnet;
+ *  - IPv6 (ipv6VXLANTunnelAddr, vxlanTunnelMACAddrV6) when an IPv6 pool that selects it does, and
+ *    the node has an IPv6 address (spec.bgp.ipv6Address: the outer source of the IPv6 overlay,
+ *    device vxlan6.nexthop).
+ * The VTEP address is the network address of the node's block of that family in such a pool:
+ * an address of the overlay, as Calico's (it allocates ipv4/ipv6VXLANTunnelAddr from the VXLAN
+ * pool's IPAM blocks, calico/node allocateip.go) and flannel's (the subnet's network address for
+ * both its v4 and v6 VTEPs) - host-local never hands it to a pod, and other nodes already route
+ * the block to us. The MACs are derived from the node name (stable across restarts), distinct
+ * per family (vtepMacFor). A family without such a pool (or block) gets null: clear the fields.
  */
 export function desiredNodeStatus(view: ClusterStateView, node: NodeView, ownBlocks: readonly string[]): { [K in keyof NodeStatusFields]?: string | null } {
-  const vxPools = nodePools(view, node).filter((p) => p.family === 4 && p.vxlanMode !== 'Never');
-  let addr: string | null = null;
-  for (const p of vxPools) {
-    const pool = parseCidr(p.cidr)!;
-    const block = ownBlocks.map((b) => parseCidr(b)).find((c) => c !== null && c.family === 4 && cidrContains(pool, c));
-    if (block) { addr = formatIP(block.bytes); break; }
-  }
+  const vtepFor = (family: 4 | 6): string | null => {
+    if (family === 6 && !node.ipv6Address) return null;
+    for (const p of nodePools(view, node).filter((x) => x.family === family && x.vxlanMode !== 'Never')) {
+      const pool = parseCidr(p.cidr)!;
+      const block = ownBlocks.map((b) => parseCidr(b)).find((c) => c !== null && c.family === family && cidrContains(pool, c));
+      if (block) return formatIP(block.bytes);
+    }
+    return null;
+  };
+  const v4 = vtepFor(4);
+  const v6 = vtepFor(6);
   return {
-    ipv4VXLANTunnelAddr: addr,
-    vxlanTunnelMACAddr: addr ? vtepMacFor(node.name) : null,
+    ipv4VXLANTunnelAddr: v4,
+    vxlanTunnelMACAddr: v4 ? vtepMacFor(node.name, 4) : null,
+    ipv6VXLANTunnelAddr: v6,
+    vxlanTunnelMACAddrV6: v6 ? vtepMacFor(node.name, 6) : null,
   };
 }
 
@@ -141,6 +155,8 @@ export function dataplaneView(view: ClusterStateView, nodeName: string, ownBlock
       ipv6Address: n.ipv6Address,
       ipv4VXLANTunnelAddr: n.ipv4VXLANTunnelAddr,
       vxlanTunnelMACAddr: n.vxlanTunnelMACAddr,
+      ipv6VXLANTunnelAddr: n.ipv6VXLANTunnelAddr,
+      vxlanTunnelMACAddrV6: n.vxlanTunnelMACAddrV6,
       ipv4IPIPTunnelAddr: n.ipv4IPIPTunnelAddr,
       blocks: n.name === nodeName ? [...ownBlocks] : n.blocks,
     })),

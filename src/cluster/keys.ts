@@ -5,7 +5,7 @@
 // Pure: no I/O.
 // No RFC: storage layout.
 
-import { Kind, KINDS, Resource, NodeStatusFields, kindPlural, decodeStored, toDocument } from './resources';
+import { Kind, KINDS, Resource, NodeStatusFields, kindPlural, decodeStored, decodeNodeStatus, toDocument } from './resources';
 
 export const DEFAULT_PREFIX = '/nexthop/v1/';
 
@@ -102,8 +102,7 @@ export function decodeEntry(key: string, value: string): StoredItem | null {
     return { what: 'nodeBlock', node, pool, cidr: value };
   }
   if (key.startsWith(NODE_STATUS)) {
-    const f = JSON.parse(value) as NodeStatusFields;
-    return { what: 'nodeStatus', node: key.slice(NODE_STATUS.length), fields: f };
+    return { what: 'nodeStatus', node: key.slice(NODE_STATUS.length), fields: decodeNodeStatus(value, `datastore key ${key}`) };
   }
   if (key.startsWith(LIVENESS)) {
     const r = JSON.parse(value) as LivenessRecord;

@@ -100,6 +100,9 @@ export interface NodeSpec {
   podCIDRs?: string[];
   ipv4VXLANTunnelAddr?: string;
   vxlanTunnelMACAddr?: string;
+  /** The IPv6 VTEP (RFC 7348) for IPv6 pools over VXLAN, and its MAC: the twins of the two above. */
+  ipv6VXLANTunnelAddr?: string;
+  vxlanTunnelMACAddrV6?: string;
 }
 
 interface Base<K extends Kind, S> {
@@ -122,6 +125,8 @@ export interface NodeStatusFields {
   ipv4IPIPTunnelAddr?: string;
   ipv4VXLANTunnelAddr?: string;
   vxlanTunnelMACAddr?: string;
+  ipv6VXLANTunnelAddr?: string;
+  vxlanTunnelMACAddrV6?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,7 +241,7 @@ export const CALICO_UNUSED_FIELDS: Readonly<Record<Kind, Readonly<Record<string,
     spec: ['allowedUses', 'assignmentMode', 'namespaceSelector', 'ipip', 'nat-outgoing'],
   },
   Node: {
-    spec: ['orchRefs', 'addresses', 'wireguard', 'ipv6VXLANTunnelAddr', 'vxlanTunnelMACAddrV6'],
+    spec: ['orchRefs', 'addresses', 'wireguard'],
   },
 };
 
@@ -579,7 +584,8 @@ function checkIpPool(c: Checker, s: Record<string, unknown>): IPPoolSpec | undef
 }
 
 function checkNode(c: Checker, s: Record<string, unknown>): NodeSpec {
-  c.onlyKeys(s, ['bgp', 'podCIDRs', 'ipv4VXLANTunnelAddr', 'vxlanTunnelMACAddr'], 'spec', CALICO_UNUSED_FIELDS.Node.spec);
+  c.onlyKeys(s, ['bgp', 'podCIDRs', 'ipv4VXLANTunnelAddr', 'vxlanTunnelMACAddr', 'ipv6VXLANTunnelAddr', 'vxlanTunnelMACAddrV6'], 'spec',
+    CALICO_UNUSED_FIELDS.Node.spec);
   const out: NodeSpec = {};
   const bgp = c.object(s.bgp, 'spec.bgp');
   if (bgp) {
@@ -613,12 +619,66 @@ function checkNode(c: Checker, s: Record<string, unknown>): NodeSpec {
       });
     }
   }
-  if (s.ipv4VXLANTunnelAddr !== undefined) out.ipv4VXLANTunnelAddr = checkAddress(c, s.ipv4VXLANTunnelAddr, 'spec.ipv4VXLANTunnelAddr', 4);
-  if (s.vxlanTunnelMACAddr !== undefined) {
-    const m = c.string(s.vxlanTunnelMACAddr, 'spec.vxlanTunnelMACAddr');
-    if (m !== undefined && !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(m)) c.bad('spec.vxlanTunnelMACAddr', `'${m}' is not a MAC address aa:bb:cc:dd:ee:ff`);
-    else if (m !== undefined) out.vxlanTunnelMACAddr = m.toLowerCase();
+  // VXLAN endpoints (RFC 7348 §4: the VTEP's address and MAC), one pair per overlay family.
+  Object.assign(out, checkVtepFields(c, s, 'spec.'));
+  return out;
+}
+
+/** "aa:bb:cc:dd:ee:ff" (any case) → lower case; Calico's vxlanTunnelMACAddr(V6) format. */
+function checkMac(c: Checker, v: unknown, field: string): string | undefined {
+  const m = c.string(v, field);
+  if (m === undefined) return undefined;
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(m)) return c.bad(field, `'${m}' is not a MAC address aa:bb:cc:dd:ee:ff`);
+  // A VTEP's MAC is a unicast station address (IEEE 802: the I/G bit, the least significant bit
+  // of the first octet, is 0; all zeros is no address): the kernel refuses a multicast or zero
+  // MAC in the neighbour and FDB entries of the tunnel.
+  if ((parseInt(m.slice(0, 2), 16) & 1) === 1) return c.bad(field, `'${m}' is a multicast MAC address; a VTEP needs a unicast one`);
+  if (/^00(:00){5}$/.test(m)) return c.bad(field, `'${m}' is the all-zero MAC address; a VTEP needs a unicast one`);
+  return m.toLowerCase();
+}
+
+/**
+ * The VTEP fields of a Node spec or of the agent-written status: ipv4VXLANTunnelAddr (an IPv4
+ * address) with vxlanTunnelMACAddr, and their IPv6 twins ipv6VXLANTunnelAddr (an IPv6 address)
+ * with vxlanTunnelMACAddrV6. Fields absent or invalid are left out (problems noted).
+ */
+function checkVtepFields(c: Checker, s: Record<string, unknown>, at: string): Pick<NodeSpec, 'ipv4VXLANTunnelAddr' | 'vxlanTunnelMACAddr' | 'ipv6VXLANTunnelAddr' | 'vxlanTunnelMACAddrV6'> {
+  const out: Pick<NodeSpec, 'ipv4VXLANTunnelAddr' | 'vxlanTunnelMACAddr' | 'ipv6VXLANTunnelAddr' | 'vxlanTunnelMACAddrV6'> = {};
+  if (s.ipv4VXLANTunnelAddr !== undefined) out.ipv4VXLANTunnelAddr = checkAddress(c, s.ipv4VXLANTunnelAddr, `${at}ipv4VXLANTunnelAddr`, 4);
+  if (s.vxlanTunnelMACAddr !== undefined) out.vxlanTunnelMACAddr = checkMac(c, s.vxlanTunnelMACAddr, `${at}vxlanTunnelMACAddr`);
+  if (s.ipv6VXLANTunnelAddr !== undefined) out.ipv6VXLANTunnelAddr = checkAddress(c, s.ipv6VXLANTunnelAddr, `${at}ipv6VXLANTunnelAddr`, 6);
+  if (s.vxlanTunnelMACAddrV6 !== undefined) out.vxlanTunnelMACAddrV6 = checkMac(c, s.vxlanTunnelMACAddrV6, `${at}vxlanTunnelMACAddrV6`);
+  for (const k of Object.keys(out) as (keyof typeof out)[]) if (out[k] === undefined) delete out[k];
+  return out;
+}
+
+/**
+ * Decodes the agent-written fields of a node as stored (`status/nodes/<node>`, JSON): each known
+ * field validated as in a Node spec (addresses of the right family, MACs aa:bb:cc:dd:ee:ff), so
+ * that a value another agent (or a hand edit) stored wrongly never reaches the dataplane. Keys
+ * this version does not know are dropped (a newer agent may write more). Throws ResourceError
+ * naming `where` and the field.
+ */
+export function decodeNodeStatus(value: string, where: string): NodeStatusFields {
+  const problems: ResourceProblem[] = [];
+  const c = new Checker({ file: where, document: 0 }, problems);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(value);
+  } catch (e) {
+    throw new ResourceError([{ origin: { file: where, document: 0 }, resource: '', field: '', message: `not JSON: ${(e as Error).message}` }]);
   }
+  const o = c.object(doc, '');
+  if (!o) {
+    if (problems.length === 0) c.bad('', `agent-written node fields must be a JSON object, got ${describe(doc)}`);
+    throw new ResourceError(problems);
+  }
+  const out: NodeStatusFields = { ...checkVtepFields(c, o, '') };
+  if (o.ipv4IPIPTunnelAddr !== undefined) {
+    const a = checkAddress(c, o.ipv4IPIPTunnelAddr, 'ipv4IPIPTunnelAddr', 4);
+    if (a !== undefined) out.ipv4IPIPTunnelAddr = a;
+  }
+  if (problems.length > 0) throw new ResourceError(problems);
   return out;
 }
 

@@ -222,8 +222,12 @@ export interface NodeView {
   /** Claimed blocks (both families), sorted. */
   blocks: string[];
   ipv4IPIPTunnelAddr?: string;
+  /** IPv4 VTEP (RFC 7348) address and MAC: for IPv4 pools over VXLAN (vxlan.nexthop). */
   ipv4VXLANTunnelAddr?: string;
   vxlanTunnelMACAddr?: string;
+  /** IPv6 VTEP address and MAC: for IPv6 pools over VXLAN (vxlan6.nexthop). */
+  ipv6VXLANTunnelAddr?: string;
+  vxlanTunnelMACAddrV6?: string;
   alive: boolean;
 }
 
@@ -260,6 +264,8 @@ export function buildView(resources: Resource[], blocks: BlockClaim[], status: M
       ipv4IPIPTunnelAddr: st.ipv4IPIPTunnelAddr ?? bgp.ipv4IPIPTunnelAddr,
       ipv4VXLANTunnelAddr: st.ipv4VXLANTunnelAddr ?? n.spec.ipv4VXLANTunnelAddr,
       vxlanTunnelMACAddr: st.vxlanTunnelMACAddr ?? n.spec.vxlanTunnelMACAddr,
+      ipv6VXLANTunnelAddr: st.ipv6VXLANTunnelAddr ?? n.spec.ipv6VXLANTunnelAddr,
+      vxlanTunnelMACAddrV6: st.vxlanTunnelMACAddrV6 ?? n.spec.vxlanTunnelMACAddrV6,
       alive: live.has(n.metadata.name),
     };
   }).sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -280,5 +286,7 @@ export function mergeNodeStatus(n: NodeResource, st: NodeStatusFields | undefine
   if (st.ipv4IPIPTunnelAddr) spec.bgp = { ...(spec.bgp ?? {}), ipv4IPIPTunnelAddr: st.ipv4IPIPTunnelAddr };
   if (st.ipv4VXLANTunnelAddr) spec.ipv4VXLANTunnelAddr = st.ipv4VXLANTunnelAddr;
   if (st.vxlanTunnelMACAddr) spec.vxlanTunnelMACAddr = st.vxlanTunnelMACAddr;
+  if (st.ipv6VXLANTunnelAddr) spec.ipv6VXLANTunnelAddr = st.ipv6VXLANTunnelAddr;
+  if (st.vxlanTunnelMACAddrV6) spec.vxlanTunnelMACAddrV6 = st.vxlanTunnelMACAddrV6;
   return { ...n, spec };
 }

@@ -48,18 +48,26 @@ export function formatMac(b: Uint8Array): string {
 /**
  * A stable, locally administered unicast MAC (IEEE 802: bit 1 of the first octet set, bit 0
  * clear) derived from a node name, for nodes that publish no vxlanTunnelMACAddr of their own.
- * FNV-1a over the name: the same node always gets the same MAC.
+ * FNV-1a over the name: the same node always gets the same MAC. `family` 6 gives the MAC of the
+ * node's IPv6 VTEP (vxlanTunnelMACAddrV6, device vxlan6.nexthop): hashed over the name with a
+ * suffix, and never equal to the same node's IPv4 VTEP MAC (as Calico, one MAC per VTEP).
  */
-export function vtepMacFor(nodeName: string): string {
+export function vtepMacFor(nodeName: string, family: 4 | 6 = 4): string {
+  const b = nameHashMac(family === 4 ? nodeName : `${nodeName}\0vxlan-v6`);
+  if (family === 6 && formatMac(b) === formatMac(nameHashMac(nodeName))) b[5] ^= 0x01;
+  return formatMac(b);
+}
+
+function nameHashMac(text: string): Uint8Array {
   let h = 0x811c9dc5;
   let h2 = 0x01000193;
-  for (const ch of Buffer.from(nodeName, 'utf8')) {
+  for (const ch of Buffer.from(text, 'utf8')) {
     h = Math.imul(h ^ ch, 0x01000193) >>> 0;
     h2 = Math.imul(h2 ^ ch, 0x811c9dc5) >>> 0;
   }
   const b = Uint8Array.of((h >>> 24) & 0xff, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff, (h2 >>> 8) & 0xff, h2 & 0xff);
   b[0] = (b[0] & 0xfc) | 0x02;
-  return formatMac(b);
+  return b;
 }
 
 /** This node's VXLAN device. */

@@ -65,3 +65,10 @@ export function podIPv4(a: CniAttachment): string {
   if (!ip) throw new Error(`pod ${a.podNs}: CNI result has no IPv4 address: ${JSON.stringify(a.result)}`);
   return ip.address.split('/')[0];
 }
+
+/** The pod's IPv6 address (without the length) from an ADD result. */
+export function podIPv6(a: CniAttachment): string {
+  const ip = (a.result.ips ?? []).find((i) => i.address.includes(':'));
+  if (!ip) throw new Error(`pod ${a.podNs}: CNI result has no IPv6 address: ${JSON.stringify(a.result)}`);
+  return ip.address.split('/')[0];
+}

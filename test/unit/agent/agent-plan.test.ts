@@ -5,7 +5,7 @@
 // changes onto Speaker.addPeer / updatePeer / removePeer (planPeerOperations), what restarts the
 // speaker and what it takes live, and the communities of the own blocks.
 import { expect } from 'chai';
-import { parseResources, Resource } from '../../../src/cluster/resources';
+import { parseResources, Resource, IPPoolSpec } from '../../../src/cluster/resources';
 import { buildView, ClusterView } from '../../../src/cluster/state';
 import { BlockClaim } from '../../../src/cluster/keys';
 import { desiredPeers, DesiredPeer } from '../../../src/cluster/peers';
@@ -14,6 +14,7 @@ import {
   planPeerOperations, aliasLivePeers, speakerRestartKey, ownBlockCommunities,
 } from '../../../src/agent/agent-plan';
 import { vtepMacFor } from '../../../src/dataplane/tunnels';
+import { planDataplane } from '../../../src/dataplane/dataplane';
 import type { PeerStatusView, RouteView, PathView } from '../../../src/speaker/types';
 
 const YAML = `
@@ -115,10 +116,111 @@ describe('agent: cluster → speaker/dataplane mapping (agent-plan)', () => {
   it('desiredNodeStatus: VTEP = network address of the own block in a VXLAN pool, MAC from the name; cleared otherwise', () => {
     const v = view([claim('10.244.3.0/24', 'a')]);
     const a = v.nodes.find((n) => n.name === 'a')!;
-    expect(desiredNodeStatus(v, a, ['10.244.3.0/24'])).to.deep.equal({ ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: vtepMacFor('a') });
-    expect(desiredNodeStatus(v, a, [])).to.deep.equal({ ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null });
+    const noV6 = { ipv6VXLANTunnelAddr: null, vxlanTunnelMACAddrV6: null };
+    expect(desiredNodeStatus(v, a, ['10.244.3.0/24'])).to.deep.equal({ ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: vtepMacFor('a'), ...noV6 });
+    expect(desiredNodeStatus(v, a, [])).to.deep.equal({ ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null, ...noV6 });
     const plain = buildView(resources().map((r) => (r.kind === 'IPPool' && r.metadata.name === 'pods' ? { ...r, spec: { ...r.spec, vxlanMode: 'Never' as const } } : r)), [], new Map(), new Map());
-    expect(desiredNodeStatus(plain, plain.nodes.find((n) => n.name === 'a')!, ['10.244.3.0/24'])).to.deep.equal({ ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null });
+    expect(desiredNodeStatus(plain, plain.nodes.find((n) => n.name === 'a')!, ['10.244.3.0/24'])).to.deep.equal({ ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null, ...noV6 });
+  });
+
+  describe('desiredNodeStatus for IPv6 pools over VXLAN (vxlan6.nexthop, RFC 7348)', () => {
+    const DUAL = `
+apiVersion: nexthop.io/v1
+kind: IPPool
+metadata: { name: v4 }
+spec: { cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }
+---
+apiVersion: nexthop.io/v1
+kind: IPPool
+metadata: { name: v6 }
+spec: { cidr: 'fd74::/48', blockSize: 64, vxlanMode: CrossSubnet }
+---
+apiVersion: nexthop.io/v1
+kind: IPPool
+metadata: { name: v6-rack-b }
+spec: { cidr: 'fd75::/48', blockSize: 64, vxlanMode: Always, nodeSelector: "rack == 'b'" }
+---
+apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: a }
+spec: { bgp: { ipv4Address: 10.0.1.1/24, ipv6Address: 'fd01::1/64' } }
+---
+apiVersion: nexthop.io/v1
+kind: Node
+metadata: { name: v4only }
+spec: { bgp: { ipv4Address: 10.0.1.2/24 } }
+`;
+    /** The cluster above, with pool spec fields and node labels overridden by name. */
+    const dual = (pools: Record<string, Partial<IPPoolSpec>> = {}, labels: Record<string, Record<string, string>> = {}): ClusterView =>
+      buildView(parseResources(DUAL, 'd.yaml').map((l) => l.resource).map((r): Resource => {
+        if (r.kind === 'IPPool' && pools[r.metadata.name]) return { ...r, spec: { ...r.spec, ...pools[r.metadata.name] } };
+        if (r.kind === 'Node' && labels[r.metadata.name]) return { ...r, metadata: { ...r.metadata, labels: labels[r.metadata.name] } };
+        return r;
+      }), [], new Map(), new Map());
+    const nodeOf = (v: ClusterView, name: string) => v.nodes.find((n) => n.name === name)!;
+
+    it('publishes the IPv6 VTEP: the network address of the own v6 block in the pool, a MAC distinct from the v4 one', () => {
+      const v = dual();
+      const st = desiredNodeStatus(v, nodeOf(v, 'a'), ['10.244.3.0/24', 'fd74:0:0:3::/64']);
+      expect(st).to.deep.equal({
+        ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: vtepMacFor('a'),
+        ipv6VXLANTunnelAddr: 'fd74:0:0:3::', vxlanTunnelMACAddrV6: vtepMacFor('a', 6),
+      });
+      expect(st.vxlanTunnelMACAddrV6).to.not.equal(st.vxlanTunnelMACAddr);
+      // IPv6 only (no IPv4 block yet): the v6 fields alone.
+      expect(desiredNodeStatus(v, nodeOf(v, 'a'), ['fd74:0:0:3::/64'])).to.deep.equal({
+        ipv4VXLANTunnelAddr: null, vxlanTunnelMACAddr: null, ipv6VXLANTunnelAddr: 'fd74:0:0:3::', vxlanTunnelMACAddrV6: vtepMacFor('a', 6),
+      });
+    });
+
+    it('clears the IPv6 fields when no IPv6 VXLAN pool selects the node, it has no v6 block in one, or no IPv6 address', () => {
+      const cleared = { ipv6VXLANTunnelAddr: null, vxlanTunnelMACAddrV6: null };
+      // The v6 pool goes to vxlanMode Never: v6 cleared, v4 kept.
+      const never = dual({ v6: { vxlanMode: 'Never' } });
+      expect(desiredNodeStatus(never, nodeOf(never, 'a'), ['10.244.3.0/24', 'fd74:0:0:3::/64'])).to.deep.equal({
+        ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: vtepMacFor('a'), ...cleared,
+      });
+      // A block in a v6 pool without VXLAN does not make a VTEP, though another v6 pool uses VXLAN
+      // (that one, fd75::/48, selects rack b only).
+      expect(desiredNodeStatus(never, nodeOf(never, 'a'), ['fd75:0:0:3::/64'])).to.deep.include(cleared);
+      // No v6 block (yet), or the node has no IPv6 underlay address to send the outer packets from.
+      const v = dual();
+      expect(desiredNodeStatus(v, nodeOf(v, 'a'), ['10.244.3.0/24'])).to.deep.include(cleared);
+      expect(desiredNodeStatus(v, nodeOf(v, 'v4only'), ['10.244.4.0/24', 'fd74:0:0:4::/64'])).to.deep.equal({
+        ipv4VXLANTunnelAddr: '10.244.4.0', vxlanTunnelMACAddr: vtepMacFor('v4only'), ...cleared,
+      });
+      // A disabled pool selects nobody.
+      const off = dual({ v6: { disabled: true } });
+      expect(desiredNodeStatus(off, nodeOf(off, 'a'), ['fd74:0:0:3::/64'])).to.deep.include(cleared);
+    });
+
+    it('a pool with a nodeSelector gives the VTEP only to the nodes it selects', () => {
+      const labelled = dual({ v6: { vxlanMode: 'Never' } }, { a: { rack: 'b' } });
+      expect(desiredNodeStatus(labelled, nodeOf(labelled, 'a'), ['fd75:0:0:9::/64'])).to.deep.include({ ipv6VXLANTunnelAddr: 'fd75:0:0:9::', vxlanTunnelMACAddrV6: vtepMacFor('a', 6) });
+      const unlabelled = dual({ v6: { vxlanMode: 'Never' } });
+      expect(desiredNodeStatus(unlabelled, nodeOf(unlabelled, 'a'), ['fd75:0:0:9::/64'])).to.deep.include({ ipv6VXLANTunnelAddr: null });
+    });
+
+    it('withOwnStatus applies and clears the IPv6 fields; dataplaneView hands them to the dataplane, which builds vxlan6.nexthop from them', () => {
+      const v = dual();
+      const st = desiredNodeStatus(v, nodeOf(v, 'a'), ['10.244.3.0/24', 'fd74:0:0:3::/64']);
+      const mine = withOwnStatus(v, 'a', st);
+      expect(nodeOf(mine, 'a')).to.deep.include({ ipv6VXLANTunnelAddr: 'fd74:0:0:3::', vxlanTunnelMACAddrV6: vtepMacFor('a', 6) });
+      const dp = dataplaneView(mine, 'a', ['10.244.3.0/24', 'fd74:0:0:3::/64']);
+      expect(dp.nodes.find((n) => n.name === 'a')).to.deep.equal({
+        name: 'a', ipv4Address: '10.0.1.1/24', ipv6Address: 'fd01::1/64',
+        ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: vtepMacFor('a'),
+        ipv6VXLANTunnelAddr: 'fd74:0:0:3::', vxlanTunnelMACAddrV6: vtepMacFor('a', 6),
+        blocks: ['10.244.3.0/24', 'fd74:0:0:3::/64'],
+      });
+      const plan = planDataplane(dp, [{ name: 'eth0', addresses: ['10.0.1.1/24', 'fd01::1/64'], mtu: 1500 }]);
+      expect(plan.vxlan6!.device).to.deep.include({ name: 'vxlan6.nexthop', localAddress: 'fd01::1', vtepAddress: 'fd74:0:0:3::', vtepMac: vtepMacFor('a', 6), mtu: 1430 });
+      expect(plan.vxlan4!.device).to.deep.include({ name: 'vxlan.nexthop', vtepMac: vtepMacFor('a') });
+      // Cleared again: gone from the view and from what the dataplane gets.
+      const back = withOwnStatus(mine, 'a', desiredNodeStatus(v, nodeOf(v, 'a'), ['10.244.3.0/24']));
+      expect(nodeOf(back, 'a')).to.not.have.any.keys('ipv6VXLANTunnelAddr', 'vxlanTunnelMACAddrV6');
+      expect(dataplaneView(back, 'a', ['10.244.3.0/24']).nodes.find((n) => n.name === 'a')).to.not.have.any.keys('ipv6VXLANTunnelAddr', 'vxlanTunnelMACAddrV6');
+    });
   });
 
   it('withOwnStatus and dataplaneView: own fields merged, own blocks as given, other nodes\' blocks from IPAM', () => {

@@ -1,11 +1,14 @@
-// Two Calico v3 fields nexthop acts on: IPPool.disableBGPExport (parsed, validated, in the pool
-// view, exportedBlocks() leaves such pools' blocks out of what a node originates) and
+// Calico v3 fields nexthop acts on: IPPool.disableBGPExport (parsed, validated, in the pool
+// view, exportedBlocks() leaves such pools' blocks out of what a node originates),
 // BGPConfiguration.nodeMeshMaxRestartTime (a Go duration, only in "default", carried into the
-// mesh sessions' maxRestartTime - RFC 4724 §3 Restart Time - and never into explicit BGPPeers').
+// mesh sessions' maxRestartTime - RFC 4724 §3 Restart Time - and never into explicit BGPPeers'),
+// and Node.ipv6VXLANTunnelAddr / vxlanTunnelMACAddrV6 (the IPv6 VTEP, RFC 7348 §4: validated like
+// their IPv4 twins, in the Node view, in the stored agent-written fields and in `get -o yaml`).
 import { expect } from 'chai';
-import { parseResources, parseDuration, toDocument, CALICO_UNUSED_FIELDS, Resource } from '../../../src/cluster/resources';
+import { parseResources, parseDuration, toDocument, decodeNodeStatus, CALICO_UNUSED_FIELDS, Resource, NodeResource } from '../../../src/cluster/resources';
 import { ResourceError, ResourceProblem } from '../../../src/cluster/errors';
-import { poolsOf, exportedBlocks, effectiveConfig, buildView } from '../../../src/cluster/state';
+import { poolsOf, exportedBlocks, effectiveConfig, buildView, mergeNodeStatus, ClusterState } from '../../../src/cluster/state';
+import { nodeStatusKey, resourceKey, encodeResource } from '../../../src/cluster/keys';
 import { desiredPeers } from '../../../src/cluster/peers';
 
 const res = (yaml: string): Resource[] => parseResources(yaml, 'c.yaml').map((l) => l.resource);
@@ -74,5 +77,75 @@ describe('cluster: BGPConfiguration.nodeMeshMaxRestartTime', () => {
     ]);
     // Without the field, mesh sessions carry none (the speaker's default applies).
     expect(desiredPeers('a', res(nodes)).map((p) => p.maxRestartTime)).to.deep.equal([undefined, undefined]);
+  });
+});
+
+describe('cluster: Node.ipv6VXLANTunnelAddr and vxlanTunnelMACAddrV6 (the IPv6 VTEP)', () => {
+  const v6node = (spec: string, api = 'projectcalico.org/v3') => `apiVersion: ${api}\nkind: Node\nmetadata: {name: n6}\nspec: ${spec}\n`;
+
+  it('are fields of the Node, canonicalised, kept through toDocument, and no longer ignored with a warning', () => {
+    expect(CALICO_UNUSED_FIELDS.Node.spec).to.not.include('ipv6VXLANTunnelAddr');
+    expect(CALICO_UNUSED_FIELDS.Node.spec).to.not.include('vxlanTunnelMACAddrV6');
+    const warnings: ResourceProblem[] = [];
+    const [n] = parseResources(v6node('{bgp: {ipv6Address: "fd00:20::13/64"}, ipv6VXLANTunnelAddr: "FD00:244:0:3:0::", vxlanTunnelMACAddrV6: "66:AA:bb:CC:dd:01",' +
+      ' ipv4VXLANTunnelAddr: 10.244.3.0, vxlanTunnelMACAddr: "66:aa:bb:cc:dd:00"}'), 'c.yaml', { warnings }).map((l) => l.resource as NodeResource);
+    expect(warnings).to.deep.equal([]);
+    expect(n.spec).to.deep.include({ ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '66:aa:bb:cc:dd:01',
+      ipv4VXLANTunnelAddr: '10.244.3.0', vxlanTunnelMACAddr: '66:aa:bb:cc:dd:00' });
+    expect(toDocument(n).spec).to.deep.include({ ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '66:aa:bb:cc:dd:01' });
+    expect(res(JSON.stringify(toDocument(n))).map((r) => r.spec)).to.deep.equal([n.spec]);
+    // The view carries them (a user-given VTEP counts until the agent publishes its own).
+    const v = buildView([n], [], new Map(), new Map());
+    expect(v.nodes[0]).to.deep.include({ ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '66:aa:bb:cc:dd:01' });
+  });
+
+  it('are validated like their IPv4 twins, with errors naming file, document, resource and field', () => {
+    const bad = (spec: string) => {
+      try { parseResources(`---\napiVersion: nexthop.io/v1\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: "fd00:244::/48", blockSize: 64}\n---\n${v6node(spec, 'nexthop.io/v1')}`, 'cluster.yaml'); } catch (e) {
+        expect(e).to.be.instanceOf(ResourceError);
+        return (e as ResourceError).message;
+      }
+      return '';
+    };
+    expect(bad('{ipv6VXLANTunnelAddr: 10.244.3.0}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.ipv6VXLANTunnelAddr: '10.244.3.0' is not an IPv6 address");
+    expect(bad('{ipv6VXLANTunnelAddr: "fd00::/64"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.ipv6VXLANTunnelAddr: 'fd00::/64' is not an IPv6 address");
+    expect(bad('{ipv6VXLANTunnelAddr: 6}')).to.equal('cluster.yaml: document 2 (Node/n6): spec.ipv6VXLANTunnelAddr: must be a string, got number 6');
+    expect(bad('{ipv4VXLANTunnelAddr: "fd00::1"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.ipv4VXLANTunnelAddr: 'fd00::1' is not an IPv4 address");
+    expect(bad('{vxlanTunnelMACAddrV6: "66:aa:bb:cc:dd"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddrV6: '66:aa:bb:cc:dd' is not a MAC address aa:bb:cc:dd:ee:ff");
+    expect(bad('{vxlanTunnelMACAddrV6: "66-aa-bb-cc-dd-ee"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddrV6: '66-aa-bb-cc-dd-ee' is not a MAC address aa:bb:cc:dd:ee:ff");
+    // The kernel refuses a multicast or zero MAC in the tunnel's neighbour/FDB entries: caught here,
+    // naming the field, instead of breaking the tunnel sync for every peer.
+    expect(bad('{vxlanTunnelMACAddrV6: "67:aa:bb:cc:dd:ee"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddrV6: '67:aa:bb:cc:dd:ee' is a multicast MAC address; a VTEP needs a unicast one");
+    expect(bad('{vxlanTunnelMACAddr: "01:00:5e:00:00:01"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddr: '01:00:5e:00:00:01' is a multicast MAC address; a VTEP needs a unicast one");
+    expect(bad('{vxlanTunnelMACAddr: "00:00:00:00:00:00"}')).to.equal("cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddr: '00:00:00:00:00:00' is the all-zero MAC address; a VTEP needs a unicast one");
+    expect(bad('{vxlanTunnelMACAddrV6: [1]}')).to.equal('cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddrV6: must be a string, got a list');
+    // Both wrong: both named.
+    expect(bad('{ipv6VXLANTunnelAddr: x, vxlanTunnelMACAddrV6: y}').split('\n')).to.deep.equal([
+      "cluster.yaml: document 2 (Node/n6): spec.ipv6VXLANTunnelAddr: 'x' is not an IPv6 address",
+      "cluster.yaml: document 2 (Node/n6): spec.vxlanTunnelMACAddrV6: 'y' is not a MAC address aa:bb:cc:dd:ee:ff",
+    ]);
+  });
+
+  it('the stored agent-written fields are validated too: a bad value is named, never reaches the view, the last good one stays', () => {
+    expect(decodeNodeStatus('{"ipv6VXLANTunnelAddr":"FD00:244:0:3::","vxlanTunnelMACAddrV6":"86:29:2C:30:47:A8","later":"x"}', 'k'))
+      .to.deep.equal({ ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '86:29:2c:30:47:a8' });
+    const msg = (text: string) => { try { decodeNodeStatus(text, 'datastore key status/nodes/n6'); } catch (e) { return (e as ResourceError).message; } return ''; };
+    expect(msg('{"ipv6VXLANTunnelAddr":"10.0.0.1"}')).to.equal("datastore key status/nodes/n6: ipv6VXLANTunnelAddr: '10.0.0.1' is not an IPv6 address");
+    expect(msg('{"vxlanTunnelMACAddrV6":"zz"}')).to.equal("datastore key status/nodes/n6: vxlanTunnelMACAddrV6: 'zz' is not a MAC address aa:bb:cc:dd:ee:ff");
+    expect(msg('{"ipv4VXLANTunnelAddr":"fd00::1"}')).to.equal("datastore key status/nodes/n6: ipv4VXLANTunnelAddr: 'fd00::1' is not an IPv4 address");
+    expect(msg('[1]')).to.equal('datastore key status/nodes/n6: must be a mapping, got a list');
+    expect(msg('{')).to.match(/^datastore key status\/nodes\/n6: not JSON: /);
+
+    const n = res(v6node('{bgp: {ipv6Address: "fd00:20::13/64"}}'))[0] as NodeResource;
+    const st = new ClusterState();
+    const good = JSON.stringify({ ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '86:29:2c:30:47:a8' });
+    expect(st.apply([{ key: resourceKey('Node', 'n6'), type: 'put', value: encodeResource(n) }, { key: nodeStatusKey('n6'), type: 'put', value: good }]).problems).to.deep.equal([]);
+    expect(st.view().nodes[0]).to.deep.include({ ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '86:29:2c:30:47:a8' });
+    const r = st.apply([{ key: nodeStatusKey('n6'), type: 'put', value: '{"ipv6VXLANTunnelAddr":"10.0.0.1"}' }]);
+    expect(r.problems).to.deep.equal(["status/nodes/n6: datastore key status/nodes/n6: ipv6VXLANTunnelAddr: '10.0.0.1' is not an IPv6 address"]);
+    expect(st.view().nodes[0].ipv6VXLANTunnelAddr).to.equal('fd00:244:0:3::');
+    // `get node -o yaml` shows the agent's fields merged into the spec, over what the user typed.
+    const merged = mergeNodeStatus({ ...n, spec: { ...n.spec, ipv6VXLANTunnelAddr: 'fd00::99' } }, st.nodeStatus().get('n6'));
+    expect(toDocument(merged).spec).to.deep.equal({ bgp: { ipv6Address: 'fd00:20::13/64' }, ipv6VXLANTunnelAddr: 'fd00:244:0:3::', vxlanTunnelMACAddrV6: '86:29:2c:30:47:a8' });
   });
 });

@@ -272,7 +272,7 @@ spec:
     expect((err as ResourceError).message).to.match(/spec\.allowedUse: unknown field \(allowed: cidr, .*Calico fields accepted but not used: allowedUses/);
     expect(warnings).to.deep.equal([]);
     expect(problems('apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n}\nspec: {bgp: {ipv4Address: 10.0.0.1/24}, wireguards: {}}\n'))
-      .to.deep.equal(['cluster.yaml: document 1 (Node/n): spec.wireguards: unknown field (allowed: bgp, podCIDRs, ipv4VXLANTunnelAddr, vxlanTunnelMACAddr; Calico fields accepted but not used: orchRefs, addresses, wireguard, ipv6VXLANTunnelAddr, vxlanTunnelMACAddrV6)']);
+      .to.deep.equal(['cluster.yaml: document 1 (Node/n): spec.wireguards: unknown field (allowed: bgp, podCIDRs, ipv4VXLANTunnelAddr, vxlanTunnelMACAddr, ipv6VXLANTunnelAddr, vxlanTunnelMACAddrV6; Calico fields accepted but not used: orchRefs, addresses, wireguard)']);
     // A list kind that is not ours is not read as a list.
     expect(problems('kind: FelixConfigurationList\nitems: []\n')[0]).to.match(/kind: 'FelixConfigurationList' is not one of/);
   });

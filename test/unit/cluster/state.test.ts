@@ -49,7 +49,7 @@ describe('cluster/state', () => {
     const v = st.view(1000);
     expect(v.nodes[0]).to.deep.equal({ name: 'n1', labels: {}, ipv4Address: '10.0.0.1/24', ipv6Address: undefined, asNumber: 64512,
       routeReflectorClusterId: undefined, blocks: ['10.244.5.0/24'], ipv4IPIPTunnelAddr: '10.244.0.9', ipv4VXLANTunnelAddr: '10.244.5.0',
-      vxlanTunnelMACAddr: '66:00:00:00:00:01', alive: true });
+      vxlanTunnelMACAddr: '66:00:00:00:00:01', ipv6VXLANTunnelAddr: undefined, vxlanTunnelMACAddrV6: undefined, alive: true });
     expect(st.view(3000).nodes[0].alive).to.equal(false);
     expect(v.pools[0]).to.include({ name: 'p', family: 4, blockSize: 24, vxlanMode: 'CrossSubnet' });
     expect(effectiveConfig(rs, 'n1').listenPort).to.equal(1179);

@@ -125,6 +125,21 @@ describe('dataplane/tunnels', () => {
       expect(vtepMacFor('n1')).to.not.equal(vtepMacFor('n2'));
     });
 
+    it('vtepMacFor(name, 6): the IPv6 VTEP\'s MAC is as stable and well-formed, and never the node\'s IPv4 VTEP MAC', () => {
+      fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 64 }), (name) => {
+        const mac = vtepMacFor(name, 6);
+        expect(mac).to.equal(vtepMacFor(name, 6));
+        expect(mac).to.not.equal(vtepMacFor(name, 4));
+        const b = parseMac(mac)!;
+        expect(b[0] & 0x01, 'unicast').to.equal(0);
+        expect(b[0] & 0x02, 'locally administered').to.equal(2);
+      }));
+      // The IPv4 MAC is what it always was (family defaults to 4): published MACs do not move.
+      expect(vtepMacFor('n1', 4)).to.equal(vtepMacFor('n1')).and.to.equal('06:35:dc:00:52:80');
+      expect(vtepMacFor('n1', 6)).to.equal('86:29:2c:30:47:a8');
+      expect(vtepMacFor('n1', 6)).to.not.equal(vtepMacFor('n2', 6));
+    });
+
     it('parseMac takes colons or dashes and rejects anything else', () => {
       expect(formatMac(parseMac('02-AA-bb-cc-dd-01')!)).to.equal('02:aa:bb:cc:dd:01');
       for (const bad of ['', '02:aa:bb:cc:dd', '02:aa:bb:cc:dd:01:02', 'g2:aa:bb:cc:dd:01']) expect(parseMac(bad)).to.equal(null);
