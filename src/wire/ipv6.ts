@@ -2,7 +2,17 @@
 // NLRI, RFC 4760 / RFC 2545). Same results as src/lib/ip.ts (RFC 4291 §2.2 text in, RFC 5952 §4
 // canonical text out) without regular expressions or intermediate arrays.
 
-const HEX: readonly string[] = Array.from({ length: 65536 }, (_, i) => i.toString(16));
+/**
+ * Text of one 16-bit group without leading zeros, "0" .. "ffff": 65,536 strings (~2.5 MiB of
+ * heap, and building them at load time grows V8's young generation), so made on the first IPv6
+ * address formatted, not when the codec is loaded — an IPv4-only speaker never needs them.
+ */
+let HEX: readonly string[] | null = null;
+
+function hexGroups(): readonly string[] {
+  if (HEX === null) HEX = Array.from({ length: 65536 }, (_, i) => i.toString(16));
+  return HEX;
+}
 
 function hexVal(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -106,6 +116,7 @@ export function formatIpv6At(b: Uint8Array, p: number): string {
       runStart = -1;
     }
   }
+  const hex = hexGroups();
   let s = '';
   for (let i = 0; i < 8; i++) {
     if (i === bestStart) {
@@ -113,7 +124,7 @@ export function formatIpv6At(b: Uint8Array, p: number): string {
       i += bestLen - 1;
       continue;
     }
-    s += HEX[(b[p + 2 * i] << 8) | b[p + 2 * i + 1]];
+    s += hex[(b[p + 2 * i] << 8) | b[p + 2 * i + 1]];
     if (i < 7) s += ':';
   }
   return s;
