@@ -428,6 +428,23 @@ export function peakRssMiB(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** Resident memory now (MiB): VmRSS and its anonymous and file-backed parts (RssAnon, RssFile). */
+export interface RssBreakdown {
+  vmRss: number;
+  anon: number;
+  file: number;
+}
+
+export function rssBreakdownMiB(pid: number): RssBreakdown {
+  const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(st);
+    if (!m) throw new BenchError(`pid ${pid}`, `no ${field} in /proc/PID/status`);
+    return Number(m[1]) / 1024;
+  };
+  return { vmRss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
+}
+
 export function loadAverage(): number {
   return Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }

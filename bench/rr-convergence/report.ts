@@ -56,6 +56,23 @@ function main(): void {
       }
     }
   }
+  const withRss = conv.filter((r) => r.convergenceS !== null && r.rssAtZero && r.rssDone);
+  if (withRss.length > 0) {
+    // Resident memory split as /proc/PID/status does: anonymous (heap, stacks) + file-backed
+    // (the program's and libraries' pages, shared with other processes of the same binary).
+    console.log('');
+    console.log('| N clients x M prefixes | reflector | RSS at time zero, MiB (anon + file) | RSS when done, MiB (anon + file) | peak RSS, MiB |');
+    console.log('|---|---|---:|---:|---:|');
+    const f = (x: number): string => x.toFixed(1);
+    for (const { n, m } of sizes) {
+      for (const k of kinds) {
+        const rs = withRss.filter((r) => r.daemon === k && r.clients === n && r.perClient === m);
+        if (rs.length === 0) continue;
+        const med = (g: (r: ConvergenceResult) => number): number => median(rs.map(g));
+        console.log(`| ${n} x ${m} | ${k} | ${f(med((r) => r.rssAtZero!.vmRss))} (${f(med((r) => r.rssAtZero!.anon))} + ${f(med((r) => r.rssAtZero!.file))}) | ${f(med((r) => r.rssDone!.vmRss))} (${f(med((r) => r.rssDone!.anon))} + ${f(med((r) => r.rssDone!.file))}) | ${med((r) => r.peakRssMiB).toFixed(0)} |`);
+      }
+    }
+  }
   if (joins.length > 0) {
     console.log('');
     console.log('| reflector | clients | joins | join p50, ms | join p99, ms | joiner learns all blocks, p50 ms | peak RSS, MiB | load avg |');

@@ -4,7 +4,9 @@
 //  convergence  N clients each announcing M /24s: time from "every session Established, all
 //               clients enable their routes at once" to "every client (and a monitor client
 //               that announces nothing) holds all N x M routes"; the reflector's CPU seconds
-//               over that interval (/proc/PID/stat utime+stime) and its peak RSS (VmHWM).
+//               over that interval (/proc/PID/stat utime+stime), its peak RSS (VmHWM), and its
+//               RSS at time zero and when done split into anonymous and file-backed pages
+//               (VmRSS = RssAnon + RssFile, /proc/PID/status).
 //  join         the Calico shape: 250 clients with one block each, converged; then 20 new nodes
 //               join one at a time: time from the new node's session Established to every
 //               other client holding its block, from the BIRD logs' millisecond timestamps.
@@ -18,7 +20,8 @@ import { performance } from 'perf_hooks';
 import { Lab, isRoot } from '../../test/helpers/lab';
 import {
   BenchError, ClientFleet, MONITOR_ADDRESS, REFLECTOR_ADDRESS, REFLECTOR_KINDS, type BirdClient, type ReflectorKind,
-  addAddresses, clientAddress, clientPrefix, cpuSeconds, loadAverage, peakRssMiB, sleep, startReflector, tail,
+  addAddresses, clientAddress, clientPrefix, cpuSeconds, loadAverage, peakRssMiB, rssBreakdownMiB, sleep, startReflector, tail,
+  type RssBreakdown,
 } from './harness';
 
 export interface ConvergenceResult {
@@ -34,6 +37,10 @@ export interface ConvergenceResult {
   monitorS: number | null;
   cpuS: number;
   peakRssMiB: number;
+  /** Resident memory at time zero: every session up, no routes yet (VmRSS = anon + file). */
+  rssAtZero?: RssBreakdown;
+  /** Resident memory when done. */
+  rssDone?: RssBreakdown;
   loadAverage: number;
   error?: string;
   at: string;
@@ -147,6 +154,7 @@ export async function runConvergence(kind: ReflectorKind, clients: number, perCl
     await fleet.waitEstablished(fleet.all(), 60000 + clients * 500);
     await sleep(1000); // let the End-of-RIB / keepalive exchange of the last sessions settle
     res.loadAverage = loadAverage();
+    res.rssAtZero = rssBreakdownMiB(refl.pid);
     const cpu0 = cpuSeconds(refl.pid);
     const t0 = performance.now();
     // Time zero: every client enables its routes at once (commands sent without waiting in between).
@@ -171,6 +179,7 @@ export async function runConvergence(kind: ReflectorKind, clients: number, perCl
     res.convergenceS = (performance.now() - t0) / 1000;
     res.cpuS = cpuSeconds(refl.pid) - cpu0;
     res.peakRssMiB = peakRssMiB(refl.pid);
+    res.rssDone = rssBreakdownMiB(refl.pid);
   } catch (e) {
     res.error = (e as Error).message;
   } finally {
@@ -320,7 +329,8 @@ async function main(): Promise<void> {
           const r = await runConvergence(kind, size.clients, size.perClient, pass, o.timeoutS, o.nodeArgs);
           results.push(r);
           save();
-          console.log(`${kind.padEnd(8)} N=${size.clients} M=${size.perClient} pass ${pass}: ${fmt(r.convergenceS)} s (monitor ${fmt(r.monitorS)} s), cpu ${r.cpuS.toFixed(2)} s, peak RSS ${r.peakRssMiB.toFixed(1)} MiB, load ${r.loadAverage}${r.error ? `  ERROR ${r.error}` : ''}`);
+          const zero = r.rssAtZero ? ` (at time zero ${r.rssAtZero.vmRss.toFixed(1)}: anon ${r.rssAtZero.anon.toFixed(1)} + file ${r.rssAtZero.file.toFixed(1)})` : '';
+          console.log(`${kind.padEnd(8)} N=${size.clients} M=${size.perClient} pass ${pass}: ${fmt(r.convergenceS)} s (monitor ${fmt(r.monitorS)} s), cpu ${r.cpuS.toFixed(2)} s, peak RSS ${r.peakRssMiB.toFixed(1)} MiB${zero}, load ${r.loadAverage}${r.error ? `  ERROR ${r.error}` : ''}`);
         }
       }
     }

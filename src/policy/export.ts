@@ -64,9 +64,10 @@ function isReflection(route: Route, p: ExportProfile): boolean {
  *   from iBGP, not reflecting → eBGP peers only (split horizon);
  *   from an RR client         → clients and non-clients;
  *   from an iBGP non-client   → clients only.
- * Members that sent the route themselves still get it (the group's messages are shared); they
- * drop it by their own loop checks (AS_PATH, RFC 4456 §8 ORIGINATOR_ID), as FRR's update
- * groups do.
+ * The group's messages are shared; a member is not sent the messages made only of routes it
+ * advertised itself (UpdateGroup.origin, src/rib/adj-rib-out.ts), and anything of its own that
+ * still reaches it (a message mixing several peers' routes) it drops by its own loop checks
+ * (AS_PATH, RFC 4456 §8 ORIGINATOR_ID).
  */
 export function exportRefusal(route: Route, p: ExportProfile): ExportRefusalCode | null {
   if (route.family !== 'ipv4-unicast' && route.family !== 'ipv6-unicast') return ExportRefusal.UNSUPPORTED_FAMILY;

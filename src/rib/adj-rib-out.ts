@@ -6,6 +6,11 @@
 // the group's current Adj-RIB-Out (no per-prefix policy run) followed by End-of-RIB
 // (RFC 4724 §2). Route refresh (RFC 2918) re-sends a family's table, framed by BoRR/EoRR when
 // enhanced route refresh is negotiated (RFC 7313 §4).
+// Every UPDATE the group packs carries routes of one outgoing attribute set; when all routes
+// exported with that set came from one peer, the message is tagged with it (origin()): the
+// speaker then does not send that member its own routes back. RFC 4456 §6 reflects a client's
+// routes to the OTHER clients' benefit; the originator would only discard them (§8,
+// ORIGINATOR_ID), so sending them is wasted work on both sides — 1/N of every client's input.
 import type { BgpMessage, CodecContext, Family, PathAttributes, RouteRefreshMessage, UpdateMessage } from '../wire/types';
 import { encodeMessage } from '../wire/message';
 import { exportAttributes, exportProfileKey, exportRefusal, type ExportProfile } from '../policy/export';
@@ -78,6 +83,13 @@ export class UpdateGroup {
   private readonly tableCache = new Map<Family, UpdateMessage[]>();
   /** Best paths not sent, by reason (counter for metrics and explain). */
   readonly refused = new Map<string, number>();
+  /**
+   * The one peer whose routes were exported with an outgoing attribute set, or null once routes
+   * of two peers shared it (a set we never saw exported is absent). Only ever widens.
+   */
+  private readonly sourceOf = new WeakMap<InternedAttributes, RibPeer | null>();
+  /** Packed messages whose every route came from one peer: that peer's id. */
+  private readonly origins = new WeakMap<UpdateMessage, string>();
 
   constructor(readonly key: string, readonly profile: ExportProfile, readonly tx: GroupTx, options: UpdateGroupOptions = {}) {
     this.filter = profile.exportPrefixes ? new PrefixSet(profile.exportPrefixes, 'exportPrefixes') : null;
@@ -90,6 +102,22 @@ export class UpdateGroup {
       addPath: this.tx.addPath.has(family),
       maxSize: this.tx.extendedMessage ? MAX_EXTENDED_MESSAGE_SIZE : MAX_MESSAGE_SIZE,
     };
+  }
+
+  /**
+   * The member every route of `m` came from (see the header), or null: a message of ours, of
+   * several peers' routes, a withdrawal or a marker goes to every member.
+   */
+  origin(m: BgpMessage): string | null {
+    return m.type === 'update' ? this.origins.get(m) ?? null : null;
+  }
+
+  /** Tags messages packed from one attribute set with its source peer, when it has exactly one. */
+  private tag(attrs: InternedAttributes, msgs: readonly UpdateMessage[]): void {
+    const src = this.sourceOf.get(attrs);
+    // Our own routes (the 'local' peer) are never a member's.
+    if (!src || src.kind === 'local') return;
+    for (const m of msgs) this.origins.set(m, src.id);
   }
 
   private count(reason: string): void {
@@ -121,6 +149,9 @@ export class UpdateGroup {
       else {
         out = this.store.intern(exportAttributes(route, this.profile));
         this.store.retain(out); // held by the cache
+        const seen = this.sourceOf.get(out);
+        if (seen === undefined) this.sourceOf.set(out, route.peer);
+        else if (seen !== null && seen !== route.peer) this.sourceOf.set(out, null);
       }
       byPeer.set(route.peer, out);
       this.exportCacheSize++;
@@ -278,6 +309,7 @@ export class UpdateGroup {
           if (had !== undefined) this.store.release(had);
           sent.set(prefix, attrs);
         }
+        this.tag(attrs, msgs);
         out.push(...msgs);
       }
       if (out.length > before) this.tableCache.delete(family);
@@ -305,7 +337,11 @@ export class UpdateGroup {
           list.push(prefix);
         }
         const ctx = this.packContext(family);
-        for (const [attrs, prefixes] of byAttrs) msgs.push(...packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer));
+        for (const [attrs, prefixes] of byAttrs) {
+          const packed = packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer);
+          this.tag(attrs, packed);
+          msgs.push(...packed);
+        }
       }
       this.tableCache.set(family, msgs);
     }
@@ -352,7 +388,11 @@ export class UpdateGroup {
       const ctx = this.packContext(family);
       if (withdrawals.length > 0) out.push(...packWithdrawals(family, withdrawals, ctx));
       // These sets were packed for this group before (they are in its Adj-RIB-Out): they fit.
-      for (const [attrs, prefixes] of announce) out.push(...packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer));
+      for (const [attrs, prefixes] of announce) {
+        const packed = packAnnouncements(family, attrs.attrs as PathAttributes, prefixes, ctx, this.sizer);
+        this.tag(attrs, packed);
+        out.push(...packed);
+      }
     }
     return out;
   }

@@ -37,6 +37,7 @@ import {
 } from './config';
 import { longestMatch, pathView, routeView } from './views';
 import { DEFAULT_OUTPUT_QUEUE_LIMIT, PeerOutbox, resyncMessages, type OutputSink } from './outbox';
+import { warmUpReflection } from './warmup';
 import { encodeMessage } from '../wire';
 import { endOfRib } from '../wire/eor';
 import type { UpdateGroup } from '../rib/adj-rib-out';
@@ -182,6 +183,16 @@ export class Speaker {
     if (this.started) return;
     for (const l of this.listeners) await l.listen();
     this.started = true;
+    if (this.config.warmUp ?? !!this.config.clusterId) {
+      // Connections arriving meanwhile wait in the listen backlog; no peer has started yet. An
+      // optimization only: whatever goes wrong in it is logged, never fatal.
+      try {
+        const w = warmUpReflection(this.config);
+        this.log('debug', `JIT warm-up: ${w.routes} synthetic routes, ${w.messagesOut} UPDATEs out, ${w.ms.toFixed(0)} ms`);
+      } catch (err) {
+        this.log('warn', `JIT warm-up failed (the first UPDATEs will run cold): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      }
+    }
     if (this.restarting) {
       // RFC 4724 §4.1: wait for End-of-RIB from the peers configured now; a peer added while
       // the deferral runs is added to the expected set (createPeer).
@@ -829,7 +840,9 @@ export class Speaker {
     const r = this.rib.moveGroup(e.cfg.name, profile, groupTx(e.session));
     if (!r.moved) return;
     this.sendToGroup(r.group, r.group.members, r.toExisting, e.cfg.name);
-    this.sendTo(e, r.toPeer);
+    // Not its own routes (RFC 4456 §6, as in sendToGroup): a withdrawal of one it never got from
+    // us may still come, which it ignores.
+    this.sendTo(e, r.toPeer.filter((m) => r.group.origin(m) !== e.cfg.name));
   }
 
   // --- internals: processing rounds -------------------------------------------------------------
@@ -897,7 +910,9 @@ export class Speaker {
 
   /**
    * Sends a group's messages to the given members: encoded ONCE with the group's context (equal
-   * for all members by construction of the group) and the same Buffers written to each.
+   * for all members by construction of the group) and the same Buffers written to each — except
+   * that a member is not sent the messages made only of routes it advertised itself (RFC 4456
+   * §6: reflection serves the other clients; the originator would discard them, §8).
    */
   private sendToGroup(group: UpdateGroup, members: Iterable<string>, msgs: readonly BgpMessage[], except?: string): void {
     if (msgs.length === 0) return;
@@ -910,7 +925,10 @@ export class Speaker {
     if (!targets) return;
     const ctx = group.codecContext();
     const { messages, encoded } = this.encodeAll(msgs, (m) => encodeMessage(m, ctx), group.key);
-    for (const p of targets) this.writeTo(p, messages, encoded);
+    for (const p of targets) {
+      const own = withoutOwnRoutes(group, p.cfg.name, messages, encoded);
+      this.writeTo(p, own.messages, own.encoded);
+    }
   }
 
   /**
@@ -929,9 +947,15 @@ export class Speaker {
       if (encoded.length !== table.length) return this.sendTo(e, [...before, ...table, ...after]);
       this.encodedTables.set(table, encoded);
     }
-    this.sendTo(e, before);
-    this.writeTo(e, table, encoded, true);
-    this.sendTo(e, after);
+    const own = withoutOwnRoutes(group, e.cfg.name, table, encoded);
+    const uncork = e.conn.cork();
+    try {
+      this.sendTo(e, before);
+      this.writeTo(e, own.messages, own.encoded, true);
+      this.sendTo(e, after);
+    } finally {
+      uncork();
+    }
   }
 
   private encodeAll(msgs: readonly BgpMessage[], encode: (m: BgpMessage) => Buffer, who: string): { messages: BgpMessage[]; encoded: Buffer[] } {
@@ -958,14 +982,18 @@ export class Speaker {
     };
   }
 
+  /** Writes (or queues, see PeerOutbox) messages to one peer, all in one writev (PeerConnection.cork). */
   private writeTo(e: PeerEntry, messages: readonly BgpMessage[], encoded: readonly Buffer[], shared = false): void {
     if (messages.length === 0 || e.removed || !e.session) return;
     const wasInSync = !e.outbox.outOfSync;
+    const uncork = e.conn.cork();
     try {
       e.outbox.send(this.sinkOf(e), messages, encoded, shared);
     } catch (err) {
       this.log('error', `peer ${e.cfg.name}: cannot send: ${(err as Error).message}`);
       return;
+    } finally {
+      uncork();
     }
     if (wasInSync && e.outbox.outOfSync) {
       this.log('warn', `peer ${e.cfg.name}: output queue over ${e.outbox.limitBytes} bytes while the socket is congested: dropping updates, the peer is resynchronized when it drains`);
@@ -975,6 +1003,7 @@ export class Speaker {
   /** The socket drained: write what is queued; a peer out of sync then gets its resync diff. */
   private flushOutbox(e: PeerEntry): void {
     if (e.removed || !e.session) return;
+    const uncork = e.conn.cork();
     try {
       const sink = this.sinkOf(e);
       if (e.outbox.pump(sink) !== 'resync-needed') return;
@@ -990,6 +1019,8 @@ export class Speaker {
       e.outbox.resync(sink, encoded);
     } catch (err) {
       this.log('error', `peer ${e.cfg.name}: cannot send: ${(err as Error).message}`);
+    } finally {
+      uncork();
     }
   }
 
@@ -1118,6 +1149,24 @@ class LazyRouteChange implements RouteChange {
   toJSON(): RouteChange {
     return { family: this.family, prefix: this.prefix, withdrawn: this.withdrawn, local: this.local, peer: this.peer, nextHops: this.nextHops, best: this.best };
   }
+}
+
+/**
+ * `messages` / `encoded` (same order) less those the group tagged as made only of `member`'s own
+ * routes (UpdateGroup.origin). The same arrays when there are none (the common case).
+ */
+function withoutOwnRoutes(group: UpdateGroup, member: string, messages: readonly BgpMessage[], encoded: readonly Buffer[]): { messages: readonly BgpMessage[]; encoded: readonly Buffer[] } {
+  let i = 0;
+  while (i < messages.length && group.origin(messages[i]) !== member) i++;
+  if (i === messages.length) return { messages, encoded };
+  const m: BgpMessage[] = messages.slice(0, i);
+  const b: Buffer[] = encoded.slice(0, i);
+  for (; i < messages.length; i++) {
+    if (group.origin(messages[i]) === member) continue;
+    m.push(messages[i]);
+    b.push(encoded[i]);
+  }
+  return { messages: m, encoded: b };
 }
 
 /** The sending context of a session, as far as its update group depends on it. */

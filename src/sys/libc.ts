@@ -5,8 +5,21 @@
 // RFCs: RFC 2385 (TCP MD5 signature option: TCP_MD5SIG), RFC 5082 (GTSM: IP_MINTTL,
 // IPV6_MINHOPCOUNT), RFC 3549 (Linux Netlink: AF_NETLINK sockets); the protocols themselves are
 // implemented by the callers (src/transport, src/dataplane/netlink).
+//
+// koffi itself (its native addon, and the https / zlib / crypto modules its loader pulls in: ~6 MiB
+// of RSS) is loaded on the first call that needs a syscall, not when this module is imported: a
+// speaker whose peers need no socket option Node lacks never loads it (src/transport/dialer.ts).
 
-import koffi from 'koffi';
+import type * as KoffiTypes from 'koffi';
+
+type Koffi = typeof KoffiTypes;
+let koffiModule: Koffi | null = null;
+
+/** koffi, loaded on first use. */
+function ffi(): Koffi {
+  if (koffiModule === null) koffiModule = require('koffi') as Koffi;
+  return koffiModule;
+}
 
 export class SyscallError extends Error {
   constructor(
@@ -35,7 +48,7 @@ export function errnoName(errno: number): string {
 interface Libc {
   socket: (domain: number, type: number, protocol: number) => number;
   bind: (fd: number, addr: Uint8Array, len: number) => number;
-  connect: koffi.KoffiFunction;
+  connect: KoffiTypes.KoffiFunction;
   setsockopt: (fd: number, level: number, name: number, value: Uint8Array, len: number) => number;
   getsockopt: (fd: number, level: number, name: number, value: Uint8Array, len: number[]) => number;
   send: (fd: number, buf: Uint8Array, len: number, flags: number) => number;
@@ -46,7 +59,7 @@ interface Libc {
   ioctlNoArg: (fd: number, request: number) => number;
   recvmmsg: (fd: number, msgvec: unknown, vlen: number, flags: number, timeout: null) => number;
   poll: (fds: Uint8Array, nfds: number, timeoutMs: number) => number;
-  fcntl: koffi.KoffiFunction;
+  fcntl: KoffiTypes.KoffiFunction;
 }
 
 let libc: Libc | null = null;
@@ -54,7 +67,7 @@ let libc: Libc | null = null;
 /** Loads libc once, on first use, so that code paths that never need a syscall never load it. */
 export function lib(): Libc {
   if (libc) return libc;
-  const l = koffi.load('libc.so.6');
+  const l = ffi().load('libc.so.6');
   libc = {
     socket: l.func('int socket(int domain, int type, int protocol)'),
     bind: l.func('int bind(int fd, const uint8_t *addr, uint32_t len)'),
@@ -79,7 +92,7 @@ export function lib(): Libc {
 /** Throws SyscallError when a libc call returned -1. */
 export function check(syscall: string, rc: number): number {
   if (rc < 0) {
-    const e = koffi.errno();
+    const e = ffi().errno();
     throw new SyscallError(syscall, e, errnoName(e));
   }
   return rc;
@@ -136,7 +149,7 @@ export function send(fd: number, buf: Uint8Array, flags = 0): number {
 export function recv(fd: number, buf: Uint8Array, flags = 0): number {
   const n = lib().recv(fd, buf, buf.length, flags);
   if (n < 0) {
-    const e = koffi.errno();
+    const e = ffi().errno();
     if (e === 11) return -1;
     throw new SyscallError('recv', e, errnoName(e));
   }
@@ -166,7 +179,7 @@ export function pollNow(fd: number, events: number): number {
   pfd.writeInt16LE(events, 4);
   const n = lib().poll(pfd, 1, 0);
   if (n < 0) {
-    const e = koffi.errno();
+    const e = ffi().errno();
     if (e === EINTR) return 0;
     throw new SyscallError('poll', e, errnoName(e));
   }
@@ -194,7 +207,7 @@ export async function connectAsync(fd: number, sockaddr: Uint8Array, opts: Conne
   setNonBlocking(fd);
   const rc = (lib().connect as unknown as (fd: number, a: Uint8Array, l: number) => number)(fd, sockaddr, sockaddr.length);
   if (rc === 0) return;
-  const e = koffi.errno();
+  const e = ffi().errno();
   if (e !== EINPROGRESS && e !== EINTR) throw new SyscallError('connect', e, errnoName(e));
   const deadline = Date.now() + timeoutMs;
   let interval = opts.pollIntervalMs ?? 10;
@@ -253,7 +266,7 @@ export function ioctlNoArg(fd: number, request: number): number {
 export function recvmmsg(fd: number, msgvec: unknown, vlen: number, flags: number): number {
   const n = lib().recvmmsg(fd, msgvec, vlen, flags, null);
   if (n < 0) {
-    const e = koffi.errno();
+    const e = ffi().errno();
     if (e === 11) return -1;
     throw new SyscallError('recvmmsg', e, errnoName(e));
   }

@@ -40,6 +40,12 @@ describe('interop: RR convergence benchmark harness', function () {
       expect(r.convergenceS).to.be.a('number').and.be.lessThan(40);
       expect(r.monitorS!).to.be.at.most(r.convergenceS!);
       expect(r.peakRssMiB).to.be.greaterThan(1);
+      // RSS split as /proc/PID/status gives it: VmRSS = RssAnon + RssFile (+ RssShmem, ~0 here).
+      for (const m of [r.rssAtZero!, r.rssDone!]) {
+        expect(m.anon).to.be.greaterThan(0);
+        expect(m.file).to.be.greaterThan(0);
+        expect(m.anon + m.file).to.be.at.most(m.vmRss + 0.01).and.at.least(m.vmRss - 1);
+      }
       expect(r.cpuS).to.be.at.least(0);
       expect(ourNamespaces()).to.deep.equal([]);
     });

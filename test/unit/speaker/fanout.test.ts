@@ -10,10 +10,11 @@ import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PeerConfig, SpeakerConfig } from '../../../src/speaker';
 import { PeerOutbox, type OutputSink } from '../../../src/speaker/outbox';
-import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src/wire';
+import { codecContext, decodeMessage, encodeMessage } from '../../../src/wire';
 import type { BgpMessage, Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { answeringPeer, type AnsweringPeer } from './raw-peer';
 
 const AS = 64512;
 const PEER_AS = 64700;
@@ -24,7 +25,8 @@ const SPEAKER = 1;
 interface RawPeer {
   n: number;
   port: number;
-  sock: net.Socket | null;
+  /** The connection the speaker opened (sock: null until then). */
+  conn: AnsweringPeer;
   /** prefix → MED of the route held (the MED identifies the wave that announced it). */
   rib: Map<string, number | undefined>;
   updates: number;
@@ -36,30 +38,16 @@ function rawOpen(n: number): OpenMessage {
   return { type: 'open', version: 4, myAs: PEER_AS, holdTime: 90, bgpId: `10.79.0.${n}`, capabilities };
 }
 
-function rawPeer(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<RawPeer> {
-  const p: RawPeer = { n, port: 0, sock: null, rib: new Map(), updates: 0, endOfRib: false };
-  const server = net.createServer((sock) => {
-    p.sock = sock;
-    sockets.push(sock);
-    const framer = new Framer();
-    sock.on('error', () => { /* reset by the speaker at the end */ });
-    sock.on('data', (d: Buffer) => {
-      for (const f of framer.push(d)) {
-        const m = decodeMessage(f, codecContext());
-        if (m.type === 'open') sock.write(Buffer.concat([encodeMessage(rawOpen(n), codecContext()), encodeMessage({ type: 'keepalive' }, codecContext())]));
-        if (m.type !== 'update') continue;
-        p.updates++;
-        if (endOfRibFamily(m) !== null) p.endOfRib = true;
-        for (const w of m.withdrawn) p.rib.delete(w.prefix);
-        for (const a of m.nlri) p.rib.set(a.prefix, m.attributes.med);
-      }
-    });
+async function rawPeer(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<RawPeer> {
+  const p: RawPeer = { n, port: 0, conn: { port: 0, sock: null }, rib: new Map(), updates: 0, endOfRib: false };
+  p.conn = await answeringPeer(addr(n), rawOpen(n), servers, sockets, (m) => {
+    p.updates++;
+    if (endOfRibFamily(m) !== null) p.endOfRib = true;
+    for (const w of m.withdrawn) p.rib.delete(w.prefix);
+    for (const a of m.nlri) p.rib.set(a.prefix, m.attributes.med);
   });
-  servers.push(server);
-  return new Promise((resolve) => server.listen(0, addr(n), () => {
-    p.port = (server.address() as net.AddressInfo).port;
-    resolve(p);
-  }));
+  p.port = p.conn.port;
+  return p;
 }
 
 function speakerConfig(extra: Partial<SpeakerConfig> = {}): SpeakerConfig {
@@ -136,7 +124,7 @@ describe('speaker: update-group fan-out and slow peers', function () {
     const r0 = { ...s.counters };
     const updatesAt = peers.map((p) => p.updates);
     for (const p of peers.slice(0, 2)) {
-      p.sock!.write(encodeMessage({ type: 'route-refresh', afi: 1, safi: 1, subtype: 0 }, codecContext()));
+      p.conn.sock!.write(encodeMessage({ type: 'route-refresh', afi: 1, safi: 1, subtype: 0 }, codecContext()));
       await waitFor(`raw${p.n} gets the table again`, () => p.updates - updatesAt[p.n - 2] === TABLE);
     }
     expect(s.counters.messagesEncoded - r0.messagesEncoded).to.equal(TABLE);
@@ -152,7 +140,7 @@ describe('speaker: update-group fan-out and slow peers', function () {
     });
     const [fast1, fast2, slow] = peers;
     for (const p of peers) expect(p.rib.size).to.equal(PREFIXES);
-    slow.sock!.pause(); // reads nothing from now on: its socket and kernel buffers fill up
+    slow.conn.sock!.pause(); // reads nothing from now on: its socket and kernel buffers fill up
     let maxQueued = 0;
     let maxSocket = 0;
     let sawOutOfSync = false;
@@ -184,7 +172,7 @@ describe('speaker: update-group fan-out and slow peers', function () {
       expect(maxSocket).to.be.below((1 << 20) + 64 * 1024);
       expect(slow.rib.get(prefixOf(500)), 'the slow peer is behind').to.not.equal(medOf(WAVES, 500));
       expect(fastMs, 'fast peers are not held back').to.be.below(15000);
-      slow.sock!.resume();
+      slow.conn.sock!.resume();
       await waitFor('the slow peer ends with exactly the group\'s routes', () => sameRoutes(slow.rib, expected), 30000);
       expect(s.counters.resyncs).to.be.at.least(1);
       if (process.env.FANOUT_VERBOSE) console.log(JSON.stringify({ fastMs, maxQueued, maxSocket, resumeMs: Date.now() - t0 - fastMs, counters: s.counters, output: s.peerOutput('raw4') }));

@@ -169,10 +169,10 @@ describe('speaker: live role and policy changes without session resets', functio
     await waitFor('X gets the non-client\'s block', () => diff(X.got, mark).announced.includes(`10.244.${c}.0/24`));
     await sleep(300);
     const d = diff(X.got, mark);
-    // The non-client's block is new to X; its own block comes back reflected (the client group's
-    // shared Adj-RIB-Out; X drops it by ORIGINATOR_ID, RFC 4456 §8). Nothing withdrawn, nothing
-    // it had re-sent.
-    expect(d.announced).to.deep.equal([`10.244.${c}.0/24`, `10.244.${x}.0/24`].sort());
+    // The non-client's block is new to X. Its own block, reflected by the client group, is not
+    // sent back to it (RFC 4456 §6; X would drop it by ORIGINATOR_ID, §8). Nothing withdrawn,
+    // nothing it had re-sent.
+    expect(d.announced).to.deep.equal([`10.244.${c}.0/24`]);
     expect(d.withdrawn).to.deep.equal([]);
     const reflected = d.updates.find((u) => u.nlri.some((n) => n.prefix === `10.244.${c}.0/24`))!;
     expect(reflected.attributes.clusterList).to.deep.equal([`10.77.0.${r}`]);
@@ -188,7 +188,9 @@ describe('speaker: live role and policy changes without session resets', functio
 
   it('rr-client -> mesh on a live session: reflected routes are withdrawn from that peer only', async () => {
     const { R, B, C, X, r, b, c, x } = await reflectorSetup(170, 'rr-client');
-    await waitFor('X has R\'s, B\'s and C\'s blocks and its own back', () => diff(X.got, 0).announced.length >= 4);
+    // Not its own block back (RFC 4456 §6, §8).
+    await waitFor('X has R\'s, B\'s and C\'s blocks', () => diff(X.got, 0).announced.length >= 3);
+    expect(diff(X.got, 0).announced).to.not.include(`10.244.${x}.0/24`);
     await waitFor('C learns X\'s block through R', () => has(C, `10.244.${x}.0/24`));
     const before = status(R, `node${x}`);
     const mark = X.got.length;
@@ -198,6 +200,8 @@ describe('speaker: live role and policy changes without session resets', functio
     await waitFor('X loses the non-client\'s block', () => diff(X.got, mark).withdrawn.includes(`10.244.${c}.0/24`));
     await sleep(300);
     const d = diff(X.got, mark);
+    // The client group's Adj-RIB-Out held X's own block for all members, so the move withdraws it
+    // from X too: a withdrawal of a route it never got from us, which it ignores.
     expect(d.withdrawn).to.deep.equal([`10.244.${c}.0/24`, `10.244.${x}.0/24`].sort());
     expect(d.announced).to.deep.equal([]);
     // B, a client, still has X's block (non-client to client is reflected).

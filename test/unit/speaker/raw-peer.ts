@@ -1,8 +1,8 @@
 // A hand-driven BGP peer for the speaker tests: a TCP server on a loopback address that records
 // every message each accepted connection receives; the test writes the peer's side by hand.
 import * as net from 'net';
-import { Framer, decodeMessage, codecContext } from '../../../src/wire';
-import type { BgpMessage } from '../../../src/wire/types';
+import { Framer, decodeMessage, encodeMessage, codecContext } from '../../../src/wire';
+import type { BgpMessage, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 
 export interface RawConn { sock: net.Socket; got: BgpMessage[] }
 export interface RawPeer { port: number; conns: RawConn[] }
@@ -20,4 +20,37 @@ export function rawPeer(address: string, servers: net.Server[], sockets: net.Soc
   });
   servers.push(server);
   return new Promise((resolve) => server.listen(0, address, () => resolve({ port: (server.address() as net.AddressInfo).port, conns })));
+}
+
+/** A passive peer that answers the speaker's OPEN by itself; the test sees each UPDATE it gets. */
+export interface AnsweringPeer {
+  port: number;
+  /** The accepted connection (null until the speaker connects). */
+  sock: net.Socket | null;
+}
+
+/**
+ * Listens on `address`; on the speaker's OPEN answers with `open` and a KEEPALIVE (the session
+ * comes up), then hands every UPDATE to `onUpdate`. Servers and sockets are pushed for cleanup.
+ */
+export function answeringPeer(address: string, open: OpenMessage, servers: net.Server[], sockets: net.Socket[], onUpdate: (m: UpdateMessage) => void): Promise<AnsweringPeer> {
+  const p: AnsweringPeer = { port: 0, sock: null };
+  const server = net.createServer((sock) => {
+    p.sock = sock;
+    sockets.push(sock);
+    const framer = new Framer();
+    sock.on('error', () => { /* reset by the speaker at the end */ });
+    sock.on('data', (d: Buffer) => {
+      for (const f of framer.push(d)) {
+        const m = decodeMessage(f, codecContext());
+        if (m.type === 'open') sock.write(Buffer.concat([encodeMessage(open, codecContext()), encodeMessage({ type: 'keepalive' }, codecContext())]));
+        if (m.type === 'update') onUpdate(m);
+      }
+    });
+  });
+  servers.push(server);
+  return new Promise((resolve) => server.listen(0, address, () => {
+    p.port = (server.address() as net.AddressInfo).port;
+    resolve(p);
+  }));
 }

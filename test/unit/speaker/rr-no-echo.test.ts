@@ -1,0 +1,153 @@
+// A route reflector over loopback TCP with hand-driven clients: each client's routes are
+// reflected to every OTHER client (RFC 4456 §6, with ORIGINATOR_ID and CLUSTER_LIST, §8) and not
+// sent back to the client they came from — it would only discard them (§8), and at N clients that
+// is 1/N of every client's input. Also: a reflector warms up its UPDATE path at start() on a
+// scratch RIB (src/speaker/warmup.ts) without any trace in its own RIB, and not when told not to.
+import { expect } from 'chai';
+import * as net from 'net';
+import { Speaker } from '../../../src/speaker';
+import type { PeerConfig, SpeakerConfig } from '../../../src/speaker';
+import { warmUpReflection } from '../../../src/speaker/warmup';
+import { codecContext, encodeMessage } from '../../../src/wire';
+import type { Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
+import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
+import { waitFor } from '../../helpers/lab';
+import { answeringPeer, type AnsweringPeer } from './raw-peer';
+
+const AS = 64512;
+const addr = (n: number): string => `127.77.12.${n}`;
+const rid = (n: number): string => `10.77.12.${n}`;
+const block = (n: number): string => `10.244.${n}.0/24`;
+const RR = 1;
+
+interface Client {
+  n: number;
+  port: number;
+  /** The connection the reflector opened (sock: null until then). */
+  conn: AnsweringPeer;
+  /** prefix → ORIGINATOR_ID of what the reflector sent. */
+  rib: Map<string, string | undefined>;
+  /** Every prefix announced to this client, in order (repeats included). */
+  announced: string[];
+  endOfRib: boolean;
+}
+
+function clientOpen(n: number): OpenMessage {
+  const capabilities: Capability[] = [{ code: 1, kind: 'multiprotocol', afi: 1, safi: 1 }, { code: 65, kind: 'as4', asn: AS }];
+  return { type: 'open', version: 4, myAs: AS, holdTime: 90, bgpId: rid(n), capabilities };
+}
+
+/** A passive iBGP client: answers OPEN, records what it is sent. */
+async function client(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<Client> {
+  const c: Client = { n, port: 0, conn: { port: 0, sock: null }, rib: new Map(), announced: [], endOfRib: false };
+  c.conn = await answeringPeer(addr(n), clientOpen(n), servers, sockets, (m) => {
+    if (endOfRibFamily(m) !== null) c.endOfRib = true;
+    for (const w of m.withdrawn) c.rib.delete(w.prefix);
+    for (const a of m.nlri) {
+      c.rib.set(a.prefix, m.attributes.originatorId);
+      c.announced.push(a.prefix);
+    }
+  });
+  c.port = c.conn.port;
+  return c;
+}
+
+function announce(c: Client, prefixes: string[], extra: Partial<UpdateMessage['attributes']> = {}): void {
+  const u: UpdateMessage = {
+    type: 'update',
+    withdrawn: [],
+    attributes: { origin: 0, asPath: [], nextHop: addr(c.n), localPref: 100, ...extra },
+    nlri: prefixes.map((prefix) => ({ prefix })),
+  };
+  c.conn.sock!.write(Buffer.concat([encodeMessage(u, codecContext()), encodeMessage(endOfRib('ipv4-unicast'), codecContext())]));
+}
+
+function config(extra: Partial<SpeakerConfig> = {}): SpeakerConfig {
+  return {
+    localAs: AS,
+    routerId: rid(RR),
+    listen: [],
+    nextHopIPv4: addr(RR),
+    pools: ['10.244.0.0/16'],
+    clusterId: rid(RR),
+    connectRetryTime: 1,
+    holdTime: 90,
+    backoff: { initialMs: 100, maxMs: 500, stableMs: 60_000 },
+    gracefulRestart: { enabled: false },
+    ...extra,
+  };
+}
+
+const clientPeer = (c: Client): PeerConfig => ({ name: `c${c.n}`, address: addr(c.n), port: c.port, peerAs: AS, type: 'rr-client', sourceAddress: addr(RR) });
+const established = (s: Speaker, name: string): boolean => s.peerStatus().find((x) => x.name === name)?.state === 'Established';
+
+describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6, §8)', function () {
+  this.timeout(30000);
+  const live: Speaker[] = [];
+  const sockets: net.Socket[] = [];
+  const servers: net.Server[] = [];
+
+  afterEach(async () => {
+    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
+    for (const k of sockets.splice(0)) k.destroy();
+    for (const v of servers.splice(0)) v.close();
+  });
+
+  it('reflects each client\'s blocks to the others only, in bursts and in later changes', async () => {
+    const clients = [await client(2, servers, sockets), await client(3, servers, sockets), await client(4, servers, sockets)];
+    const logs: string[] = [];
+    const s = new Speaker(config({ log: (_level, message) => logs.push(message) }));
+    live.push(s);
+    for (const c of clients) s.addPeer(clientPeer(c));
+    await s.start();
+    expect(logs.some((l) => /^JIT warm-up: \d+ synthetic routes/.test(l)), 'a reflector warms up').to.equal(true);
+    expect(s.routeCount()).to.equal(0); // the warm-up's scratch RIB left nothing behind
+    for (const c of clients) await waitFor(`c${c.n} Established with End-of-RIB`, () => established(s, `c${c.n}`) && c.endOfRib);
+    // A burst: every client announces two blocks at once.
+    for (const c of clients) announce(c, [block(c.n), block(c.n + 10)]);
+    for (const c of clients) await waitFor(`c${c.n} holds the other clients' blocks`, () => c.rib.size === 4);
+    for (const c of clients) {
+      const others = clients.filter((o) => o !== c);
+      expect([...c.rib.keys()].sort(), `c${c.n}`).to.deep.equal(others.flatMap((o) => [block(o.n), block(o.n + 10)]).sort());
+      for (const o of others) expect(c.rib.get(block(o.n))).to.equal(rid(o.n)); // ORIGINATOR_ID
+      expect(c.announced.filter((p) => p === block(c.n) || p === block(c.n + 10)), `c${c.n} got its own blocks back`).to.deep.equal([]);
+    }
+    // A change of one client's route (new MED): the others get it, it does not.
+    const before = clients.map((c) => c.announced.length);
+    announce(clients[0], [block(2)], { med: 7 });
+    for (const c of clients.slice(1)) await waitFor(`c${c.n} sees the new MED`, () => c.announced.length === before[c.n - 2] + 1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(clients[0].announced.length).to.equal(before[0]);
+    // The group still counts every member as advertised to: status shows what the group sent.
+    expect(s.peerStatus().find((p) => p.name === 'c2')!.families['ipv4-unicast'].advertised).to.equal(6);
+  });
+
+  it('a client that joins later gets the table without its own routes; warmUp: false skips the warm-up', async () => {
+    const clients = [await client(5, servers, sockets), await client(6, servers, sockets)];
+    const logs: string[] = [];
+    const s = new Speaker(config({ warmUp: false, log: (_level, message) => logs.push(message) }));
+    live.push(s);
+    s.addPeer(clientPeer(clients[0]));
+    await s.start();
+    expect(logs.some((l) => l.startsWith('JIT warm-up'))).to.equal(false);
+    await waitFor('c5 Established', () => established(s, 'c5') && clients[0].endOfRib);
+    announce(clients[0], [block(5)]);
+    await waitFor('c5 block in the Loc-RIB', () => s.routeCount() === 1);
+    s.addPeer(clientPeer(clients[1]));
+    await waitFor('c6 Established with End-of-RIB', () => established(s, 'c6') && clients[1].endOfRib);
+    expect([...clients[1].rib.keys()]).to.deep.equal([block(5)]);
+    announce(clients[1], [block(6)]);
+    await waitFor('c5 gets c6 block', () => clients[0].rib.has(block(6)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(clients[0].announced).to.deep.equal([block(6)]);
+    expect(clients[1].announced).to.deep.equal([block(5)]);
+  });
+
+  it('warmUpReflection runs the whole path on its own RIB and returns what it did', () => {
+    const r = warmUpReflection({ localAs: AS, routerId: rid(1), clusterId: rid(1), pools: [] }, { peers: 2, prefixesPerPeer: 50, rounds: 2 });
+    // 2 peers x 50 prefixes: 2 announce rounds + the withdrawal round.
+    expect(r.routes).to.equal(2 * 50 * 3);
+    expect(r.messagesOut).to.be.greaterThan(0);
+    expect(r.ms).to.be.a('number');
+  });
+});
