@@ -83,6 +83,9 @@ export const FAMILY_CODES = 1 << 16;
 
 /** The code of a family (assigned on first use). RangeError when the code space is exhausted. */
 export function familyCode(family: Family): number {
+  // The two families nexthop routes, without a Map lookup (this runs once per stored path).
+  if (family === 'ipv4-unicast') return 0;
+  if (family === 'ipv6-unicast') return 1;
   let c = familyCodeOf.get(family);
   if (c === undefined) {
     if (familyNames.length >= FAMILY_CODES) throw new RangeError(`too many address families in the RIB (${FAMILY_CODES})`);
