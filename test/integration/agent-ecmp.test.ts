@@ -12,15 +12,15 @@
 // restarted with `--max-paths 1` installs a single next hop (the RFC 4271 §9.1.2.2 f/g winner:
 // the lower BGP Identifier).
 import { expect } from 'chai';
-import { ChildProcess, spawnSync } from 'child_process';
+import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import { CLI_MAIN, runCli } from '../helpers/cli';
 import { Daemon, daemonAvailable, startDaemon } from '../helpers/daemons';
 import type { AgentStatus, ExplainResult, RoutesStatus } from '../../src/agent/status-types';
 
 /** The compiled CLI next to this compiled test (dist/ under `npm test`, or an engineer's build dir). */
-const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 const PREFIX = '198.51.100.0/24';
 const NODE_ADDR = '10.93.0.1';
@@ -54,11 +54,6 @@ spec: { peerIP: ${t.addr}, asNumber: ${TOR_AS}, node: node-a }`),
   ].join('\n---\n') + '\n';
 }
 
-function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20000 });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
 interface KernelRoute { dst: string; gateway?: string; dev?: string; nexthops?: { gateway?: string; dev?: string }[] }
 
 /** The node's proto 78 routes for PREFIX, as `ip -j route show proto 78` gives them. */
@@ -87,7 +82,7 @@ describe('integration: nexthop agent ECMP over two BIRD ToRs (RFC 4271 §9.1.2.2
 
   function startAgent(extra: string[]): void {
     agentLog = '';
-    const p = lab.spawn(nodeNs, process.execPath, [MAIN, 'agent', '--node', 'node-a', '--datastore', `file:${path.join(dir, 'cluster.yaml')}`,
+    const p = lab.spawn(nodeNs, process.execPath, [CLI_MAIN, 'agent', '--node', 'node-a', '--datastore', `file:${path.join(dir, 'cluster.yaml')}`,
       '--control-socket', sock(), '--metrics-address', 'none', '--cni-conf-dir', path.join(dir, 'cni'),
       '--subnet-env', path.join(dir, 'subnet.env'), '--state-dir', path.join(dir, 'state'), '--log-level', 'info', ...extra]);
     p.stdout?.on('data', (d: Buffer) => { agentLog += d.toString(); });
@@ -105,13 +100,13 @@ describe('integration: nexthop agent ECMP over two BIRD ToRs (RFC 4271 §9.1.2.2
   }
 
   function routes(): RoutesStatus | null {
-    const r = cli(['routes', '--json', '--control-socket', sock()]);
+    const r = runCli(['routes', '--json', '--control-socket', sock()]);
     return r.status === 0 ? JSON.parse(r.stdout) as RoutesStatus : null;
   }
 
   async function bothToRsEstablished(): Promise<void> {
     await waitFor('both ToR sessions Established at the agent', () => {
-      const r = cli(['status', '--json', '--control-socket', sock()]);
+      const r = runCli(['status', '--json', '--control-socket', sock()]);
       if (r.status !== 0) return false;
       const s = JSON.parse(r.stdout) as AgentStatus;
       return s.peers.filter((p) => p.state === 'Established').length === 2;
@@ -127,7 +122,7 @@ describe('integration: nexthop agent ECMP over two BIRD ToRs (RFC 4271 §9.1.2.2
 
   before(async function () {
     if (!isRoot() || !daemonAvailable('bird')) this.skip();
-    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not built`);
+    if (!fs.existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} not built`);
     dir = lab.tempDir();
     fs.writeFileSync(path.join(dir, 'cluster.yaml'), clusterYaml());
     const sw = lab.netns('sw');
@@ -179,11 +174,11 @@ describe('integration: nexthop agent ECMP over two BIRD ToRs (RFC 4271 §9.1.2.2
     expect([...rs.fib!.nexthops].sort()).to.deep.equal([TORS[0].addr, TORS[1].addr]);
     expect(rs.fib!.dev).to.equal('eth0');
     expect(rs.fib!.protocol).to.match(/^(nexthop|78)$/);
-    const text = cli(['routes', '--control-socket', sock()]);
+    const text = runCli(['routes', '--control-socket', sock()]);
     expect(text.status).to.equal(0, text.stderr);
     expect(text.stdout).to.match(/198\.51\.100\.0\/24.*\+1 ecmp/);
 
-    const x = cli(['explain', '198.51.100.7', '--json', '--control-socket', sock()]);
+    const x = runCli(['explain', '198.51.100.7', '--json', '--control-socket', sock()]);
     expect(x.status).to.equal(0, x.stderr);
     const ex = JSON.parse(x.stdout) as ExplainResult;
     expect(ex.route?.prefix).to.equal(PREFIX);
@@ -191,7 +186,7 @@ describe('integration: nexthop agent ECMP over two BIRD ToRs (RFC 4271 §9.1.2.2
     expect(paths).to.deep.equal([best.peer, best.multipath[0]].sort());
     expect(ex.problems).to.deep.equal([]);
     expect(ex.decision).to.contain(`next hops ${TORS[0].addr} and ${TORS[1].addr} are on the subnet of eth0`).and.to.contain('ECMP');
-    const t = cli(['explain', '198.51.100.7', '--control-socket', sock()]);
+    const t = runCli(['explain', '198.51.100.7', '--control-socket', sock()]);
     expect(t.status).to.equal(0, t.stderr);
     if (process.env.NEXTHOP_TEST_DEBUG) process.stderr.write(`--- routes\n${text.stdout}\n--- routes --json\n${JSON.stringify(rs)}\n--- explain\n${t.stdout}\n`);
     expect(t.stdout).to.contain(best.peer).and.to.contain(best.multipath[0]);

@@ -8,14 +8,14 @@
 // routes stay, and its peer keeps the node's routes as stale; once the node is back, the
 // status table no longer shows the error from before the sessions came up as LAST ERROR.
 import { expect } from 'chai';
-import { ChildProcess, spawnSync } from 'child_process';
+import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
+import { agentStatus, CLI_MAIN, runCli } from '../helpers/cli';
 import { addressInCidr, formatIP, parseCidr } from '../../src/lib/ip';
 import type { AgentStatus, ExplainResult } from '../../src/agent/status-types';
 
-const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface NodeSpec { name: string; ns: string; v4: string; v6: string; dir: string; proc?: ChildProcess; log: string; blocks: string[] }
 
@@ -41,11 +41,6 @@ spec:
   ].join('\n---\n') + '\n';
 }
 
-function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20000 });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
 function v6Routes(ns: string): string[] {
   return nsExec(ns, 'ip', ['-6', 'route', 'show', 'proto', '78']).split('\n').map((l) => l.trim()).filter((l) => l !== '').sort();
 }
@@ -63,14 +58,11 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
   const nodes: NodeSpec[] = [];
 
   const sockOf = (n: NodeSpec): string => path.join(n.dir, 'run', 'nexthop.sock');
-  const statusOf = (n: NodeSpec): AgentStatus | null => {
-    const r = cli(['status', '--json', '--control-socket', sockOf(n)]);
-    return r.status === 0 ? JSON.parse(r.stdout) as AgentStatus : null;
-  };
+  const statusOf = (n: NodeSpec): AgentStatus | null => agentStatus(sockOf(n));
 
   before(async function () {
     if (!isRoot()) this.skip();
-    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not built`);
+    if (!fs.existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} not built`);
     dir = lab.tempDir();
     yamlPath = path.join(dir, 'cluster.yaml');
     const a = lab.netns('a');
@@ -84,7 +76,7 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
 
   function startAgent(n: NodeSpec): void {
     fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
-    const p = lab.spawn(n.ns, process.execPath, [MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
+    const p = lab.spawn(n.ns, process.execPath, [CLI_MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
       '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
       '--subnet-env', path.join(n.dir, 'subnet.env'), '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
     p.stdout?.on('data', (d: Buffer) => { n.log += d.toString(); });
@@ -139,8 +131,8 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
     const ownV6 = a.blocks.find((x) => x.includes(':'))!;
     const otherV6 = b.blocks.find((x) => x.includes(':'))!;
     const ask = (ip: string): { text: string; json: ExplainResult } => {
-      const t = cli(['explain', ip, '--control-socket', sockOf(a)]);
-      const j = cli(['explain', ip, '--json', '--control-socket', sockOf(a)]);
+      const t = runCli(['explain', ip, '--control-socket', sockOf(a)]);
+      const j = runCli(['explain', ip, '--json', '--control-socket', sockOf(a)]);
       expect(t.status).to.equal(0, t.stderr);
       return { text: t.stdout.replace(/\s+/g, ' '), json: JSON.parse(j.stdout) as ExplainResult };
     };
@@ -189,7 +181,7 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
     expect(v6Routes(a.ns).some((l) => l.startsWith(`${otherV6} via fd71::2`))).to.equal(true);
     nsExec(a.ns, 'ping', ['-6', '-c', '1', '-W', '2', '-I', hostOf(a.blocks.find((x) => x.includes(':'))!), hostOf(otherV6)]);
     // While b is down, `nexthop status` on a shows why in LAST ERROR.
-    const down = cli(['status', '--control-socket', sockOf(a)]);
+    const down = runCli(['status', '--control-socket', sockOf(a)]);
     expect(down.stdout).to.match(/fd71::2 \(node-b\).*restart.*graceful restart, routes kept/);
   });
 
@@ -204,7 +196,7 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
     expect(s.peers.every((p) => typeof p.lastError === 'string' && p.lastError.length > 0), JSON.stringify(s.peers.map((p) => p.lastError))).to.equal(true);
     expect(s.peers.every((p) => p.info === 'Established' || p.info.startsWith('Established: waiting for End-of-RIB'))).to.equal(true);
     // ...but the table does not present it as the session's problem now.
-    const text = cli(['status', '--control-socket', sockOf(a)]).stdout;
+    const text = runCli(['status', '--control-socket', sockOf(a)]).stdout;
     const rows = text.split('\n').filter((l) => /^(10\.71\.0\.2|fd71::2) /.test(l));
     expect(rows, text).to.have.length(2);
     for (const r of rows) {

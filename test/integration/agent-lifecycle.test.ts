@@ -10,15 +10,15 @@
 // new external peer (BGPPeer, a BIRD observer) are taken live: the node's block reaches BIRD with
 // the communities (RFC 1997, RFC 8092), the speaker is not restarted and no session flaps.
 import { expect } from 'chai';
-import { ChildProcess, spawnSync } from 'child_process';
+import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lab, isRoot, nsExec, waitFor, requireTool } from '../helpers/lab';
+import { agentStatus, CLI_MAIN, runCli } from '../helpers/cli';
 import { startDaemon, daemonAvailable, waitEstablished, waitRoutes } from '../helpers/daemons';
 import type { AgentStatus, RoutesStatus, ExplainResult } from '../../src/agent/status-types';
 
 /** The compiled CLI next to this compiled test (dist/ under `npm test`, or an engineer's build dir). */
-const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface NodeSpec { name: string; ns: string; addr: string; block: string; dir: string; proc?: ChildProcess; log?: string }
 
@@ -44,18 +44,12 @@ spec:
   return docs.join('\n---\n') + '\n';
 }
 
-function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20000 });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
 function sockOf(n: NodeSpec): string {
   return path.join(n.dir, 'run', 'nexthop.sock');
 }
 
 function statusOf(n: NodeSpec): AgentStatus | null {
-  const r = cli(['status', '--json', '--control-socket', sockOf(n)]);
-  return r.status === 0 ? JSON.parse(r.stdout) as AgentStatus : null;
+  return agentStatus(sockOf(n));
 }
 
 function ourRoutes(ns: string): string[] {
@@ -72,7 +66,7 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
 
   function startAgent(n: NodeSpec): ChildProcess {
     fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
-    const p = lab.spawn(n.ns, process.execPath, [MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
+    const p = lab.spawn(n.ns, process.execPath, [CLI_MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
       '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
       '--subnet-env', path.join(n.dir, 'subnet.env'), '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
     n.log = '';
@@ -100,7 +94,7 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
 
   before(async function () {
     if (!isRoot()) this.skip();
-    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not built`);
+    if (!fs.existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} not built`);
     dir = lab.tempDir();
     yamlPath = path.join(dir, 'cluster.yaml');
     sw = lab.netns('sw');
@@ -125,7 +119,7 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
       expect(s.blocks).to.deep.equal([n.block]);
       expect(s.peers.map((p) => p.node).sort()).to.deep.equal(nodes.filter((o) => o !== n).map((o) => o.name).sort());
     }
-    const text = cli(['status', '--control-socket', sockOf(nodes[0])]);
+    const text = runCli(['status', '--control-socket', sockOf(nodes[0])]);
     expect(text.status).to.equal(0);
     expect(text.stdout).to.contain('node node-a').and.to.contain('10.78.1.0/24').and.to.contain('Established');
   });
@@ -145,7 +139,7 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
 
   it('answers nexthop routes (RIB and FIB side by side) and nexthop explain', async () => {
     const a = nodes[0];
-    const r = cli(['routes', '--json', '--control-socket', sockOf(a)]);
+    const r = runCli(['routes', '--json', '--control-socket', sockOf(a)]);
     expect(r.status).to.equal(0, r.stderr);
     const routes = JSON.parse(r.stdout) as RoutesStatus;
     const b = routes.routes.find((x) => x.prefix === '10.78.2.0/24')!;
@@ -156,9 +150,9 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
     expect(b.fib?.tunnel).to.equal('none');
     const own = routes.routes.find((x) => x.prefix === '10.78.1.0/24')!;
     expect(own.fib?.routeType).to.equal('blackhole');
-    expect(cli(['routes', '--control-socket', sockOf(a)]).stdout).to.contain('in sync');
+    expect(runCli(['routes', '--control-socket', sockOf(a)]).stdout).to.contain('in sync');
 
-    const x = cli(['explain', '10.78.3.7', '--json', '--control-socket', sockOf(a)]);
+    const x = runCli(['explain', '10.78.3.7', '--json', '--control-socket', sockOf(a)]);
     expect(x.status).to.equal(0, x.stderr);
     const ex = JSON.parse(x.stdout) as ExplainResult;
     expect(ex.pool?.name).to.equal('pods');
@@ -169,11 +163,11 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
     expect(ex.kernel?.via).to.equal('10.77.0.3');
     expect(ex.decision).to.match(/directly/);
     expect(ex.problems).to.deep.equal([]);
-    const text = cli(['explain', '10.78.3.7', '--control-socket', sockOf(a)]);
+    const text = runCli(['explain', '10.78.3.7', '--control-socket', sockOf(a)]);
     expect(text.stdout).to.match(/owned by\s+node\s+node-c/);
-    const bad = cli(['explain', 'not-an-ip', '--control-socket', sockOf(a)]);
+    const bad = runCli(['explain', 'not-an-ip', '--control-socket', sockOf(a)]);
     expect(bad.status).to.equal(2);
-    const none = cli(['status', '--control-socket', path.join(dir, 'nowhere.sock')]);
+    const none = runCli(['status', '--control-socket', path.join(dir, 'nowhere.sock')]);
     expect(none.status).to.equal(1);
     expect(none.stderr).to.match(/cannot reach nexthop agent at .*nowhere\.sock: is it running\?/);
   });
@@ -199,7 +193,7 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
     startAgent(b);
     await waitFor('b back in the mesh', () => allEstablished(b, 2), 30_000, 300);
     await waitFor('b FIB reconciled', () => {
-      const r = cli(['routes', '--json', '--control-socket', sockOf(b)]);
+      const r = runCli(['routes', '--json', '--control-socket', sockOf(b)]);
       if (r.status !== 0) return false;
       const rs = (JSON.parse(r.stdout) as RoutesStatus).routes;
       return rs.length === 3 && rs.every((x) => x.fib?.state === 'in-sync');

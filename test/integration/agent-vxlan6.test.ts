@@ -11,16 +11,16 @@
 // Then the IPv6 pool goes to vxlanMode Never: the v6 fields are cleared, vxlan6.nexthop goes,
 // the IPv4 overlay stays.
 import { expect } from 'chai';
-import { ChildProcess, spawnSync } from 'child_process';
+import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { Lab, isRoot, nsExec, requireTool, sh, waitFor } from '../helpers/lab';
+import { agentStatus, CLI_MAIN, runCli } from '../helpers/cli';
 import { CniAttachment, cniAdd, cniDel, podIPv4, podIPv6 } from '../helpers/cni';
 import { vtepMacFor } from '../../src/dataplane/tunnels';
 import type { AgentStatus, RoutesStatus } from '../../src/agent/status-types';
 
-const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
 interface N {
   name: string; ns: string; v4: string; v6: string; gw4: string; gw6: string; dir: string;
@@ -51,11 +51,6 @@ spec:
   ].join('\n---\n') + '\n';
 }
 
-function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 20000 });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
 function v6Routes(ns: string): IpRoute[] {
   return JSON.parse(nsExec(ns, 'ip', ['-6', '-j', 'route', 'show', 'proto', '78'])) as IpRoute[];
 }
@@ -77,13 +72,10 @@ describe('integration: IPv6 pool over VXLAN (vxlan6.nexthop) between agents on d
   let rt = '';
 
   const sockOf = (n: N): string => path.join(n.dir, 'run', 'nexthop.sock');
-  const statusOf = (n: N): AgentStatus | null => {
-    const r = cli(['status', '--json', '--control-socket', sockOf(n)]);
-    return r.status === 0 ? JSON.parse(r.stdout) as AgentStatus : null;
-  };
+  const statusOf = (n: N): AgentStatus | null => agentStatus(sockOf(n));
   /** `nexthop get node NAME -o yaml`: the user's spec with the agent-written fields merged in. */
   const nodeSpec = (n: N): Record<string, unknown> => {
-    const r = cli(['get', 'node', n.name, '-o', 'yaml', '--datastore', `file:${yamlPath}`]);
+    const r = runCli(['get', 'node', n.name, '-o', 'yaml', '--datastore', `file:${yamlPath}`]);
     expect(r.status).to.equal(0, r.stderr);
     return (YAML.parse(r.stdout) as { spec: Record<string, unknown> }).spec;
   };
@@ -91,7 +83,7 @@ describe('integration: IPv6 pool over VXLAN (vxlan6.nexthop) between agents on d
 
   before(async function () {
     if (!isRoot()) this.skip();
-    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not built`);
+    if (!fs.existsSync(CLI_MAIN)) throw new Error(`${CLI_MAIN} not built`);
     requireTool(this, 'the CNI plugins (package containernetworking-plugins)', fs.existsSync('/usr/lib/cni/bridge') && fs.existsSync('/usr/lib/cni/host-local'));
     dir = lab.tempDir();
     yamlPath = path.join(dir, 'cluster.yaml');
@@ -119,7 +111,7 @@ describe('integration: IPv6 pool over VXLAN (vxlan6.nexthop) between agents on d
 
   function startAgent(n: N): void {
     fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
-    const p = lab.spawn(n.ns, process.execPath, [MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
+    const p = lab.spawn(n.ns, process.execPath, [CLI_MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
       '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
       '--ipam-data-dir', path.join(n.dir, 'ipam'), '--subnet-env', path.join(n.dir, 'subnet.env'),
       '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
@@ -184,7 +176,7 @@ describe('integration: IPv6 pool over VXLAN (vxlan6.nexthop) between agents on d
       expect(nsExec(n.ns, 'ip', ['route', 'show', 'proto', '78'])).to.contain(`${o.block4} via ${network(o.block4)} dev vxlan.nexthop onlink`);
       expect(nsExec(n.ns, 'ip', ['link', 'show', 'vxlan.nexthop'])).to.contain(`link/ether ${vtepMacFor(n.name, 4)}`);
     }
-    const rr = cli(['routes', '--json', '--control-socket', sockOf(nodes[0])]);
+    const rr = runCli(['routes', '--json', '--control-socket', sockOf(nodes[0])]);
     const rs = JSON.parse(rr.stdout) as RoutesStatus;
     expect(rs.routes.find((r) => r.prefix === nodes[1].block6)!.fib).to.deep.include({ tunnel: 'vxlan', dev: 'vxlan6.nexthop', state: 'in-sync', onlink: true });
   });
