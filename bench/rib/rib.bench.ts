@@ -9,13 +9,12 @@
 // Time is wall clock and process CPU (user + system, GC threads included); the machine is shared,
 // so CPU time is the steadier figure. Heap is heapUsed after a full GC, minus the same before.
 import * as os from 'os';
-import * as v8 from 'v8';
-import * as vm from 'vm';
 import { codecContext, decodeMessage, encodeMessage } from '../../src/wire';
 import type { PathAttributes, UpdateMessage } from '../../src/wire/types';
 import { packAnnouncements } from '../../src/rib/packing';
 import { Rib } from '../../src/rib/rib';
 import { ribPeer } from '../../src/rib/route';
+import { collectGarbage } from '../../src/lib/gc';
 
 interface Options {
   /** Set when the command line chose a scenario. */
@@ -85,18 +84,9 @@ function buildStream(peerIndex: number, o: Options): Buffer[] {
   return out;
 }
 
-let gcFn: (() => void) | null = null;
 function gc(): void {
-  if (!gcFn) {
-    const exposed = (globalThis as { gc?: () => void }).gc;
-    if (exposed) gcFn = exposed;
-    else {
-      v8.setFlagsFromString('--expose-gc');
-      gcFn = vm.runInNewContext('gc') as () => void;
-    }
-  }
-  gcFn();
-  gcFn();
+  collectGarbage();
+  collectGarbage();
 }
 
 function median(xs: number[]): number {

@@ -9,6 +9,7 @@
 //
 // Needs root (network namespaces). Usage: node learn.bench.js [--passes N] [--prefixes N] [--json]
 //   [--sinks nexthop,bird,frr] [--node-args "--max-semi-space-size=1"] [--memory] [--settle-ms N]
+//   [--poll-ms N (default 100)] [--warm-up on|off (default: the speaker's, on)]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -56,6 +57,26 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** How often the sink's route count is read (--poll-ms N, default 100 as in shared/LAB.md's bgperf method). */
+const POLL_MS = arg('--poll-ms', 100);
+
+/** --warm-up on|off: the speaker's JIT warm-up at start (default: the speaker's default). */
+const WARM_UP: boolean | null = (() => {
+  const i = process.argv.indexOf('--warm-up');
+  if (i < 0) return null;
+  const v = process.argv[i + 1];
+  if (v !== 'on' && v !== 'off') usage(`--warm-up takes on or off, not '${v ?? ''}'`);
+  return v === 'on';
+})();
+
+function usage(why: string): never {
+  console.error(`learn.bench: ${why}`);
+  console.error('usage: node learn.bench.js [--passes N] [--prefixes N] [--json] [--sinks nexthop,bird,frr] [--node-args "..."] [--memory] [--settle-ms N] [--poll-ms N] [--warm-up on|off]');
+  process.exit(2);
+}
+
+if (!Number.isInteger(POLL_MS) || POLL_MS < 1) usage(`--poll-ms needs a positive integer of milliseconds`);
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface PassResult { sink: Sink; seconds: number; cpu: number; rssMiB: number; bytesPerRoute: number; settledBytesPerRoute: number }
@@ -83,7 +104,7 @@ async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResu
     let daemon: Daemon | null = null;
     if (sink === 'nexthop') {
       speaker = await SpeakerProcess.start(lab, nsSink, {
-        speaker: { localAs: AS, routerId: SINK, listen: [{ address: SINK, port: 179 }], pools: [], connectRetryTime: 1 },
+        speaker: { localAs: AS, routerId: SINK, listen: [{ address: SINK, port: 179 }], pools: [], connectRetryTime: 1, ...(WARM_UP === null ? {} : { warmUp: WARM_UP }) },
         peers: [{ name: 'gen', address: GEN, peerAs: AS, type: 'external', sourceAddress: SINK, holdTime: 90 }],
       }, 15000, NODE_ARGS);
       pid = speaker.proc.pid!;
@@ -109,10 +130,10 @@ async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResu
     const t0 = process.hrtime.bigint();
     birdc('enable', 'gen');
     let got = 0;
-    for (let i = 0; i < 6000 && got < n; i++) {
+    for (let i = 0; i < 600_000 / POLL_MS && got < n; i++) {
       got = await count();
       if (got >= n) break;
-      await sleep(100);
+      await sleep(POLL_MS);
     }
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     if (got < n) throw new Error(`${sink} learned only ${got} of ${n} prefixes`);

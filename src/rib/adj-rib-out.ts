@@ -77,6 +77,11 @@ export class UpdateGroup {
    */
   private exportCache = new Map<Family, Map<InternedAttributes, Map<RibPeer, InternedAttributes | string>>>();
   private exportCacheSize = 0;
+  /**
+   * The last exportCache answer: consecutive changes nearly always share the source attribute
+   * set and peer (one UPDATE's NLRI), so most lookups end here without three Map reads.
+   */
+  private lastExport: { family: Family; attrs: InternedAttributes; peer: RibPeer; out: InternedAttributes | string } | null = null;
   private readonly filter: PrefixSet | null;
   private readonly sizer: AttributeSizer;
   /** Packed full tables per family, valid until the Adj-RIB-Out changes. */
@@ -126,6 +131,14 @@ export class UpdateGroup {
 
   /** The outgoing attributes for `route`, or why it is not sent (cached per attribute set and peer). */
   private exported(route: Route): InternedAttributes | string {
+    const last = this.lastExport;
+    if (last !== null && last.attrs === route.attrs && last.peer === route.peer && last.family === route.family) return last.out;
+    const out = this.exportedUncached(route);
+    this.lastExport = { family: route.family, attrs: route.attrs, peer: route.peer, out };
+    return out;
+  }
+
+  private exportedUncached(route: Route): InternedAttributes | string {
     let byAttrs = this.exportCache.get(route.family);
     if (!byAttrs) {
       byAttrs = new Map();
@@ -164,6 +177,7 @@ export class UpdateGroup {
    * changed), or of all.
    */
   invalidateExportCache(source?: RibPeer): void {
+    this.lastExport = null;
     if (source) {
       for (const byAttrs of this.exportCache.values()) {
         for (const m of byAttrs.values()) {

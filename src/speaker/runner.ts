@@ -16,6 +16,7 @@ import * as readline from 'readline';
 import * as v8 from 'v8';
 import { Speaker } from './speaker';
 import type { OriginateOptions } from './speaker';
+import { collectGarbage } from '../lib/gc';
 import type { PeerConfig, SpeakerConfig } from './types';
 
 interface RunnerConfig {
@@ -95,10 +96,7 @@ async function main(): Promise<void> {
         return true;
       case 'memory': {
         // For benchmarks: where the process's memory is (V8 heap spaces, used vs committed).
-        if (req.gc === true) {
-          v8.setFlagsFromString('--expose-gc');
-          (require('vm') as typeof import('vm')).runInNewContext('gc')();
-        }
+        if (req.gc === true) collectGarbage();
         const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, committed: s.physical_space_size }]));
         return { ...process.memoryUsage(), spaces };
       }

@@ -37,7 +37,7 @@ import {
 } from './config';
 import { longestMatch, pathView, routeView } from './views';
 import { DEFAULT_OUTPUT_QUEUE_LIMIT, PeerOutbox, resyncMessages, type OutputSink } from './outbox';
-import { warmUpReflection } from './warmup';
+import { warmUpOnce } from './warmup';
 import { encodeMessage } from '../wire';
 import { endOfRib } from '../wire/eor';
 import type { UpdateGroup } from '../rib/adj-rib-out';
@@ -183,12 +183,13 @@ export class Speaker {
     if (this.started) return;
     for (const l of this.listeners) await l.listen();
     this.started = true;
-    if (this.config.warmUp ?? !!this.config.clusterId) {
+    if (this.config.warmUp ?? true) {
       // Connections arriving meanwhile wait in the listen backlog; no peer has started yet. An
       // optimization only: whatever goes wrong in it is logged, never fatal.
       try {
-        const w = warmUpReflection(this.config);
-        this.log('debug', `JIT warm-up: ${w.routes} synthetic routes, ${w.messagesOut} UPDATEs out, ${w.ms.toFixed(0)} ms`);
+        const w = warmUpOnce(this.config);
+        if (w) this.log('debug', `JIT warm-up: ${w.routes} synthetic routes, ${w.messagesOut} UPDATEs out, ${w.ms.toFixed(0)} ms`);
+        else this.log('debug', 'JIT warm-up: this process is already warm');
       } catch (err) {
         this.log('warn', `JIT warm-up failed (the first UPDATEs will run cold): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
       }

@@ -142,10 +142,11 @@ export interface SpeakerConfig {
   resolveNextHop?: NextHopResolver;
   /**
    * Run a synthetic reflection workload through the RIB and codec in start(), before any peer
-   * starts, so V8 has compiled the UPDATE path when the first real burst arrives (see
-   * src/speaker/warmup.ts). Costs once ~0.15 s and ~0.3 s of CPU, and V8 keeps ~15 MiB more heap
-   * until its memory reducer runs (10-30 s idle). Default: on for a route reflector (clusterId
-   * set: after a restart every client sends its table at once), off otherwise.
+   * starts, so V8 has compiled the UPDATE path when the first real burst arrives — a full table
+   * from a ToR after a (re)start, or every client's table at a reflector (see
+   * src/speaker/warmup.ts). Once per process: ~0.15 s and ~0.3 s of CPU, then one full garbage
+   * collection returns its heap; what stays is the compiled code, ~5 MiB of RSS (measured idle,
+   * bench/README.md "Speaker: learning 100k prefixes", session 3). Default: on.
    */
   warmUp?: boolean;
 }
