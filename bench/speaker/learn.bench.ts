@@ -1,15 +1,17 @@
 // Benchmark: learning 100,000 IPv4 prefixes from one iBGP peer (RFC 4271 §9: UPDATE → Adj-RIB-In
 // → decision → Loc-RIB), our Speaker side by side with BIRD 2 and FRR bgpd learning the same feed
 // in the same run. Method (shared/LAB.md): the feed is a BIRD generator with `protocol static`
-// routes, disabled until the clock starts; each sink runs in its own namespace pair with its own
-// generator; the session is Established before the clock starts (`birdc enable gen` is time
-// zero); the sink is polled every 0.1 s until it holds every prefix; no export back to the
-// generator (iBGP split horizon, RFC 4271 §9.2). RSS is the sink process's VmRSS when done, and
+// routes, disabled until the clock starts (or, with --feeder exabgp, ExaBGP given the table through
+// its API at time zero); each sink runs in its own namespace pair with its own generator; the
+// session is Established before the clock starts (`birdc enable gen` is time zero); the sink is
+// polled every 0.1 s until it holds every prefix; no export back to the generator (iBGP split
+// horizon, RFC 4271 §9.2). RSS is the sink process's VmRSS when done, and
 // the growth from the Established, empty state divided by the prefix count.
 //
 // Needs root (network namespaces). Usage: node learn.bench.js [--passes N] [--prefixes N] [--json]
 //   [--sinks nexthop,bird,frr] [--node-args "--max-semi-space-size=1"] [--memory] [--settle-ms N]
 //   [--poll-ms N (default 100)] [--warm-up on|off (default: the speaker's, on)]
+//   [--feeder bird|exabgp (default bird)]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -71,11 +73,20 @@ const WARM_UP: boolean | null = (() => {
 
 function usage(why: string): never {
   console.error(`learn.bench: ${why}`);
-  console.error('usage: node learn.bench.js [--passes N] [--prefixes N] [--json] [--sinks nexthop,bird,frr] [--node-args "..."] [--memory] [--settle-ms N] [--poll-ms N] [--warm-up on|off]');
+  console.error('usage: node learn.bench.js [--passes N] [--prefixes N] [--json] [--sinks nexthop,bird,frr] [--node-args "..."] [--memory] [--settle-ms N] [--poll-ms N] [--warm-up on|off] [--feeder bird|exabgp]');
   process.exit(2);
 }
 
 if (!Number.isInteger(POLL_MS) || POLL_MS < 1) usage(`--poll-ms needs a positive integer of milliseconds`);
+
+/** --feeder bird|exabgp: what sends the table (default bird, the method of shared/LAB.md). */
+const FEEDER: 'bird' | 'exabgp' = (() => {
+  const i = process.argv.indexOf('--feeder');
+  if (i < 0) return 'bird';
+  const v = process.argv[i + 1];
+  if (v !== 'bird' && v !== 'exabgp') usage(`--feeder takes bird or exabgp, not '${v ?? ''}'`);
+  return v;
+})();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,20 +94,54 @@ interface PassResult { sink: Sink; seconds: number; cpu: number; rssMiB: number;
 /** How long after completion the second RSS reading is taken (--settle-ms N, default 3000). */
 const SETTLE_MS = arg('--settle-ms', 3000);
 
+/** The generator in its own namespace: its session to the sink, and time zero. */
+interface Feeder {
+  /** Resolves when the generator's session to the sink is Established. */
+  established(): Promise<void>;
+  /** Time zero: the generator starts sending the table. */
+  start(): Promise<void>;
+}
+
+/**
+ * BIRD (shared/LAB.md's method): `protocol static` routes, disabled until `birdc enable gen`.
+ * ExaBGP (the issue's "fed by GoBGP or ExaBGP"): the session comes up empty and time zero hands
+ * ExaBGP the table through its API, ~1,000 prefixes per `announce attributes ... nlri` command.
+ */
+async function startFeeder(lab: Lab, nsGen: string, genConf: string, n: number): Promise<Feeder> {
+  if (FEEDER === 'exabgp') {
+    const exa = await startDaemon(lab, nsGen, 'exabgp', { routerId: GEN, asn: AS, neighbors: [{ address: SINK, asn: AS, localAddress: GEN, holdTime: 90 }] });
+    const commands: string[] = [];
+    for (let i = 0; i < n; i += 1000) {
+      const nlri: string[] = [];
+      for (let j = i; j < Math.min(n, i + 1000); j++) nlri.push(prefixOf(j));
+      commands.push(`announce attributes next-hop ${GEN} origin igp local-preference 100 nlri ${nlri.join(' ')}`);
+    }
+    return {
+      established: () => waitEstablished(exa, SINK, 30000),
+      start: async () => { await exa.command(commands); },
+    };
+  }
+  const dir = lab.tempDir();
+  fs.chmodSync(dir, 0o755);
+  const conf = path.join(dir, 'gen.conf');
+  const sock = path.join(dir, 'gen.ctl');
+  fs.writeFileSync(conf, genConf);
+  lab.spawn(nsGen, 'bird', ['-f', '-c', conf, '-s', sock, '-P', path.join(dir, 'gen.pid')]);
+  const birdc = (...a: string[]) => nsExec(nsGen, 'birdc', ['-s', sock, ...a], { allowFail: true, timeoutMs: 30000 });
+  await waitFor('generator BIRD up', () => fs.existsSync(sock) && birdc('show', 'status').includes('Daemon is up'), 60000, 200);
+  return {
+    established: () => waitFor('generator session Established', () => /Established/.test(birdc('show', 'protocols', 'sink')), 30000, 200).then(() => undefined),
+    start: async () => { birdc('enable', 'gen'); },
+  };
+}
+
 async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResult> {
   const lab = new Lab('bsp');
   try {
     const nsGen = lab.netns('gen');
     const nsSink = lab.netns('sink');
     lab.link(nsGen, [`${GEN}/24`], nsSink, [`${SINK}/24`]);
-    const dir = lab.tempDir();
-    fs.chmodSync(dir, 0o755);
-    const conf = path.join(dir, 'gen.conf');
-    const sock = path.join(dir, 'gen.ctl');
-    fs.writeFileSync(conf, genConf);
-    lab.spawn(nsGen, 'bird', ['-f', '-c', conf, '-s', sock, '-P', path.join(dir, 'gen.pid')]);
-    const birdc = (...a: string[]) => nsExec(nsGen, 'birdc', ['-s', sock, ...a], { allowFail: true, timeoutMs: 30000 });
-    await waitFor('generator BIRD up', () => fs.existsSync(sock) && birdc('show', 'status').includes('Daemon is up'), 60000, 200);
+    const feed = await startFeeder(lab, nsGen, genConf, n);
 
     let pid: number;
     let count: () => Promise<number>;
@@ -123,12 +168,12 @@ async function onePass(sink: Sink, n: number, genConf: string): Promise<PassResu
           return j.peers?.[GEN]?.pfxRcd ?? 0;
         };
     }
-    await waitFor('generator session Established', () => /Established/.test(birdc('show', 'protocols', 'sink')), 30000, 200);
+    await feed.established();
     await sleep(500);
     const rss0 = rssKiB(pid);
     const cpu0 = cpuSeconds(pid);
     const t0 = process.hrtime.bigint();
-    birdc('enable', 'gen');
+    await feed.start();
     let got = 0;
     for (let i = 0; i < 600_000 / POLL_MS && got < n; i++) {
       got = await count();
