@@ -133,6 +133,8 @@ export class Speaker {
   private deferralTimer: NodeJS.Timeout | null = null;
   private processScheduled = false;
   private started = false;
+  /** This speaker has run (or found done in this process) the JIT warm-up. */
+  private warmUpRan = false;
   private stopped = false;
   /**
    * Rounds run and changes reported, for tests and metrics. messagesEncoded / messagesWritten:
@@ -183,17 +185,7 @@ export class Speaker {
     if (this.started) return;
     for (const l of this.listeners) await l.listen();
     this.started = true;
-    if (this.config.warmUp ?? true) {
-      // Connections arriving meanwhile wait in the listen backlog; no peer has started yet. An
-      // optimization only: whatever goes wrong in it is logged, never fatal.
-      try {
-        const w = warmUpOnce(this.config);
-        if (w) this.log('debug', `JIT warm-up: ${w.routes} synthetic routes, ${w.messagesOut} UPDATEs out, ${w.ms.toFixed(0)} ms`);
-        else this.log('debug', 'JIT warm-up: this process is already warm');
-      } catch (err) {
-        this.log('warn', `JIT warm-up failed (the first UPDATEs will run cold): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-      }
-    }
+    if (this.config.warmUp ?? (!!this.config.clusterId || [...this.peers.values()].some((e) => mayCarryFullTable(e.cfg)))) this.warmUp();
     if (this.restarting) {
       // RFC 4724 §4.1: wait for End-of-RIB from the peers configured now; a peer added while
       // the deferral runs is added to the expected set (createPeer).
@@ -210,6 +202,22 @@ export class Speaker {
       for (const e of this.peers.values()) e.conn.start();
       this.scheduleProcess();
     });
+  }
+
+  /**
+   * JIT warm-up (src/speaker/warmup.ts), once per process. Connections arriving meanwhile wait in
+   * the listen backlog or the socket buffers. An optimization only: whatever goes wrong in it is
+   * logged, never fatal.
+   */
+  private warmUp(): void {
+    this.warmUpRan = true;
+    try {
+      const w = warmUpOnce(this.config);
+      if (w) this.log('debug', `JIT warm-up: ${w.routes} synthetic routes, ${w.messagesOut} UPDATEs out, ${w.ms.toFixed(0)} ms`);
+      else this.log('debug', 'JIT warm-up: this process is already warm');
+    } catch (err) {
+      this.log('warn', `JIT warm-up failed (the first UPDATEs will run cold): ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    }
   }
 
   /** The bound port of the first listener (tests use port 0). */
@@ -246,7 +254,10 @@ export class Speaker {
     }
     const entry = this.createPeer({ ...cfg });
     this.enqueue(() => {
-      if (this.started && !entry.removed) entry.conn.start();
+      if (!this.started || entry.removed) return;
+      // The first peer that may send a full table, added to a running speaker (see SpeakerConfig.warmUp).
+      if (this.config.warmUp === undefined && mayCarryFullTable(cfg) && !this.warmUpRan) this.warmUp();
+      entry.conn.start();
     });
   }
 
@@ -1105,6 +1116,15 @@ export class Speaker {
       maxPrefixExceeded: e.maxPrefixExceeded,
     };
   }
+}
+
+/**
+ * A peer that may send a table large enough for the JIT warm-up to pay off: a router outside the
+ * cluster ('external', e.g. a ToR) or an iBGP non-client. Mesh nodes and reflectors send cluster
+ * blocks only (import takes only prefixes inside an enabled pool).
+ */
+function mayCarryFullTable(cfg: PeerConfig): boolean {
+  return cfg.type === 'external' || cfg.type === 'rr-nonclient';
 }
 
 /**

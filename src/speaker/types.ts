@@ -146,7 +146,10 @@ export interface SpeakerConfig {
    * from a ToR after a (re)start, or every client's table at a reflector (see
    * src/speaker/warmup.ts). Once per process: ~0.15 s and ~0.3 s of CPU, then one full garbage
    * collection returns its heap; what stays is the compiled code, ~5 MiB of RSS (measured idle,
-   * bench/README.md "Speaker: learning 100k prefixes", session 3). Default: on.
+   * bench/README.md "Speaker: learning 100k prefixes", session 3). Default: on for a route
+   * reflector (clusterId set) and for a speaker with a peer that may send a full table ('external',
+   * e.g. a ToR, or 'rr-nonclient'), at start or when the first such peer is added; off for a node
+   * that only meshes with nodes or is a reflector's client (those send cluster blocks only).
    */
   warmUp?: boolean;
 }
