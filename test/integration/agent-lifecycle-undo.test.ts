@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Lab, isRoot, nsExec } from '../helpers/lab';
+import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
 
 const MAIN = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
 
@@ -56,7 +56,7 @@ describe('integration: nexthop agent undoes an abandoned start (and only what it
   let dir = '';
   let clusterFile = '';
 
-  before(function () {
+  before(async function () {
     if (!isRoot()) this.skip();
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} not built`);
     ns = lab.netns('n');
@@ -67,6 +67,13 @@ describe('integration: nexthop agent undoes an abandoned start (and only what it
     fs.writeFileSync(clusterFile, CLUSTER);
     // A regular file where a directory is expected: the CNI conflist cannot be written under it.
     fs.writeFileSync(path.join(dir, 'not-a-dir'), 'x');
+    // The kernel adds eth0's IPv6 link-local address, and its local route, once duplicate address
+    // detection is over (RFC 4862 §5.4): wait for it, or a snapshot could catch the host mid-way.
+    await waitFor('eth0 link-local address out of DAD', () => {
+      const addrs = nsExec(ns, 'ip', ['-6', 'addr', 'show', 'dev', 'eth0']);
+      return /inet6 fe80::/.test(addrs) && !/tentative/.test(addrs)
+        && /^local fe80::\S+ dev eth0 /m.test(nsExec(ns, 'ip', ['-6', 'route', 'show', 'table', 'local']));
+    }, 10_000, 100);
   });
   after(() => lab.destroy());
 
