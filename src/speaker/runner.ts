@@ -10,7 +10,8 @@
 //   status | routes [family] | count [family] | explain address | refresh peer [family] |
 //   originate prefix [communities] | withdraw prefix | memory [gc] | stop [graceful]
 // Answers: { id, ok: true, result } or { id, ok: false, error }. Events: { event: 'ready', port },
-// { event: 'log', level, message } (verbose), { event: 'changes', count } per Loc-RIB batch.
+// { event: 'log', level, message } (verbose), { event: 'changes', count, batches }: the Loc-RIB
+// changes (and change batches) of the last 0.1 s.
 import * as fs from 'fs';
 import * as readline from 'readline';
 import * as v8 from 'v8';
@@ -77,7 +78,20 @@ async function main(): Promise<void> {
   });
   for (const p of cfg.peers) speaker.addPeer(p);
   for (const o of cfg.originate ?? []) speaker.originate(o.prefix, originateOptions(o));
-  speaker.onLocRibChange((b) => emit({ event: 'changes', count: b.changes.length }));
+  // The listener sees every batch, as the agent's does; the parent hears of them at most every
+  // 0.1 s (one line per round would cost the harness a pipe write and a JSON parse per UPDATE
+  // when a slow feeder sends small ones).
+  let pending = { count: 0, batches: 0 };
+  let flush: NodeJS.Timeout | null = null;
+  speaker.onLocRibChange((b) => {
+    pending.count += b.changes.length;
+    pending.batches++;
+    flush ??= setTimeout(() => {
+      emit({ event: 'changes', ...pending });
+      pending = { count: 0, batches: 0 };
+      flush = null;
+    }, 100);
+  });
   await speaker.start();
   emit({ event: 'ready', port: speaker.port, pid: process.pid });
 
