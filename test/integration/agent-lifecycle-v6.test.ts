@@ -12,7 +12,7 @@ import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lab, isRoot, nsExec, waitFor } from '../helpers/lab';
-import { agentStatus, CLI_MAIN, runCli } from '../helpers/cli';
+import { agentSocket, agentStatus, CLI_MAIN, runCli, spawnAgent } from '../helpers/cli';
 import { addressInCidr, formatIP, parseCidr } from '../../src/lib/ip';
 import type { AgentStatus, ExplainResult } from '../../src/agent/status-types';
 
@@ -57,7 +57,7 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
   let yamlPath = '';
   const nodes: NodeSpec[] = [];
 
-  const sockOf = (n: NodeSpec): string => path.join(n.dir, 'run', 'nexthop.sock');
+  const sockOf = agentSocket;
   const statusOf = (n: NodeSpec): AgentStatus | null => agentStatus(sockOf(n));
 
   before(async function () {
@@ -75,13 +75,7 @@ describe('integration: nexthop agent dual stack (v4 + v6 pools, IPAM blocks, v6 
   });
 
   function startAgent(n: NodeSpec): void {
-    fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
-    const p = lab.spawn(n.ns, process.execPath, [CLI_MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
-      '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
-      '--subnet-env', path.join(n.dir, 'subnet.env'), '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
-    p.stdout?.on('data', (d: Buffer) => { n.log += d.toString(); });
-    p.stderr?.on('data', (d: Buffer) => { n.log += d.toString(); });
-    n.proc = p;
+    spawnAgent(lab, n, yamlPath);
   }
 
   after(async () => {

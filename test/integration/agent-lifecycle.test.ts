@@ -14,7 +14,7 @@ import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lab, isRoot, nsExec, waitFor, requireTool } from '../helpers/lab';
-import { agentStatus, CLI_MAIN, runCli } from '../helpers/cli';
+import { agentSocket, agentStatus, CLI_MAIN, runCli, spawnAgent } from '../helpers/cli';
 import { startDaemon, daemonAvailable, waitEstablished, waitRoutes } from '../helpers/daemons';
 import type { AgentStatus, RoutesStatus, ExplainResult } from '../../src/agent/status-types';
 
@@ -44,9 +44,7 @@ spec:
   return docs.join('\n---\n') + '\n';
 }
 
-function sockOf(n: NodeSpec): string {
-  return path.join(n.dir, 'run', 'nexthop.sock');
-}
+const sockOf = agentSocket;
 
 function statusOf(n: NodeSpec): AgentStatus | null {
   return agentStatus(sockOf(n));
@@ -65,15 +63,8 @@ describe('integration: nexthop agent lifecycle (3 nodes, file datastore, kill -9
   let sw = '';
 
   function startAgent(n: NodeSpec): ChildProcess {
-    fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
-    const p = lab.spawn(n.ns, process.execPath, [CLI_MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
-      '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
-      '--subnet-env', path.join(n.dir, 'subnet.env'), '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
     n.log = '';
-    p.stdout?.on('data', (d: Buffer) => { n.log += d.toString(); });
-    p.stderr?.on('data', (d: Buffer) => { n.log += d.toString(); });
-    n.proc = p;
-    return p;
+    return spawnAgent(lab, n, yamlPath);
   }
 
   function addNode(name: string, i: number): NodeSpec {

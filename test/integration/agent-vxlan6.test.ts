@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as YAML from 'yaml';
 import { Lab, isRoot, nsExec, requireTool, sh, waitFor } from '../helpers/lab';
-import { agentStatus, CLI_MAIN, runCli } from '../helpers/cli';
+import { agentSocket, agentStatus, CLI_MAIN, runCli, spawnAgent } from '../helpers/cli';
 import { CniAttachment, cniAdd, cniDel, podIPv4, podIPv6 } from '../helpers/cni';
 import { vtepMacFor } from '../../src/dataplane/tunnels';
 import type { AgentStatus, RoutesStatus } from '../../src/agent/status-types';
@@ -71,7 +71,7 @@ describe('integration: IPv6 pool over VXLAN (vxlan6.nexthop) between agents on d
   let yamlPath = '';
   let rt = '';
 
-  const sockOf = (n: N): string => path.join(n.dir, 'run', 'nexthop.sock');
+  const sockOf = agentSocket;
   const statusOf = (n: N): AgentStatus | null => agentStatus(sockOf(n));
   /** `nexthop get node NAME -o yaml`: the user's spec with the agent-written fields merged in. */
   const nodeSpec = (n: N): Record<string, unknown> => {
@@ -110,14 +110,7 @@ describe('integration: IPv6 pool over VXLAN (vxlan6.nexthop) between agents on d
   });
 
   function startAgent(n: N): void {
-    fs.mkdirSync(n.dir, { recursive: true, mode: 0o700 });
-    const p = lab.spawn(n.ns, process.execPath, [CLI_MAIN, 'agent', '--node', n.name, '--datastore', `file:${yamlPath}`,
-      '--control-socket', sockOf(n), '--metrics-address', 'none', '--cni-conf-dir', path.join(n.dir, 'cni'),
-      '--ipam-data-dir', path.join(n.dir, 'ipam'), '--subnet-env', path.join(n.dir, 'subnet.env'),
-      '--state-dir', path.join(n.dir, 'state'), '--log-level', 'info']);
-    p.stdout?.on('data', (d: Buffer) => { n.log += d.toString(); });
-    p.stderr?.on('data', (d: Buffer) => { n.log += d.toString(); });
-    n.proc = p;
+    spawnAgent(lab, n, yamlPath, ['--ipam-data-dir', path.join(n.dir, 'ipam')]);
   }
 
   after(async () => {

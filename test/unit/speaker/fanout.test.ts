@@ -14,6 +14,7 @@ import { codecContext, decodeMessage, encodeMessage } from '../../../src/wire';
 import type { BgpMessage, Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 import { answeringPeer, type AnsweringPeer } from './raw-peer';
 
 const AS = 64512;
@@ -79,15 +80,7 @@ const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
 
 describe('speaker: update-group fan-out and slow peers', function () {
   this.timeout(90000);
-  const live: Speaker[] = [];
-  const sockets: net.Socket[] = [];
-  const servers: net.Server[] = [];
-
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
-    for (const k of sockets.splice(0)) k.destroy();
-    for (const v of servers.splice(0)) v.close();
-  });
+  const { live, sockets, servers } = speakerTestResources();
 
   async function setUp(extra: Partial<SpeakerConfig>, before?: (s: Speaker) => void): Promise<{ s: Speaker; peers: RawPeer[] }> {
     const peers = [await rawPeer(2, servers, sockets), await rawPeer(3, servers, sockets), await rawPeer(4, servers, sockets)];

@@ -17,6 +17,7 @@ import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src
 import type { BgpMessage, Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 
 const AS = 64512;
 const addr = (n: number): string => `127.77.1.${n}`;
@@ -107,9 +108,7 @@ const status = (s: Speaker, name: string) => s.peerStatus().find((p) => p.name =
 
 describe('speaker: live role and policy changes without session resets', function () {
   this.timeout(30000);
-  const live: Speaker[] = [];
-  const sockets: net.Socket[] = [];
-  const servers: net.Server[] = [];
+  const { live, sockets, servers } = speakerTestResources();
 
   async function started(n: number, extra: Partial<SpeakerConfig> = {}): Promise<Speaker> {
     const s = speaker(n, extra);
@@ -117,12 +116,6 @@ describe('speaker: live role and policy changes without session resets', functio
     await s.start();
     return s;
   }
-
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
-    for (const k of sockets.splice(0)) k.destroy();
-    for (const v of servers.splice(0)) v.close();
-  });
 
   /**
    * A reflector R (clusterId) with a client B, a non-client C (both Speakers) and a raw peer X.

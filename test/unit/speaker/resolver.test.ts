@@ -13,6 +13,7 @@ import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src
 import type { OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 
 const AS = 64512;
 const addr = (n: number): string => `127.78.41.${n}`;
@@ -91,15 +92,7 @@ function torPeer(t: Tor): PeerConfig {
 
 describe('speaker: next-hop resolvability (RFC 4271 §9.1.2, §9.1.2.2 e)', function () {
   this.timeout(30000);
-  const live: Speaker[] = [];
-  const sockets: net.Socket[] = [];
-  const servers: net.Server[] = [];
-
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
-    for (const k of sockets.splice(0)) k.destroy();
-    for (const v of servers.splice(0)) v.close();
-  });
+  const { live, sockets, servers } = speakerTestResources();
 
   /** A table-driven resolver the test changes: next hop -> cost, absent = unresolvable. */
   function tableResolver(table: Map<string, number>): (nh: string) => NextHopResolution | null {

@@ -12,6 +12,7 @@ import { codecContext, encodeMessage } from '../../../src/wire';
 import type { Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 import { answeringPeer, type AnsweringPeer } from './raw-peer';
 
 const AS = 64512;
@@ -83,15 +84,7 @@ const established = (s: Speaker, name: string): boolean => s.peerStatus().find((
 
 describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6, §8)', function () {
   this.timeout(30000);
-  const live: Speaker[] = [];
-  const sockets: net.Socket[] = [];
-  const servers: net.Server[] = [];
-
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
-    for (const k of sockets.splice(0)) k.destroy();
-    for (const v of servers.splice(0)) v.close();
-  });
+  const { live, sockets, servers } = speakerTestResources();
 
   it('reflects each client\'s blocks to the others only, in bursts and in later changes', async () => {
     const clients = [await client(2, servers, sockets), await client(3, servers, sockets), await client(4, servers, sockets)];

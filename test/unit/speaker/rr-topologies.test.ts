@@ -16,12 +16,12 @@
 //     the ToR's next hop (or next-hop-self, RFC 4271 §5.1.3) and our LOCAL_PREF.
 import { rawPeer, RawConn } from './raw-peer';
 import { expect } from 'chai';
-import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PathView, PeerConfig, RouteChange, RouteView, SpeakerConfig } from '../../../src/speaker';
 import { codecContext, encodeMessage } from '../../../src/wire';
 import type { BgpMessage, Capability, OpenMessage, PathAttributes, UpdateMessage } from '../../../src/wire/types';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 
 const AS = 64512;
 const TOR_AS = 65100;
@@ -106,9 +106,7 @@ const status = (s: Speaker, name: string) => s.peerStatus().find((p) => p.name =
 
 describe('speaker: route-reflector topologies (RFC 4456) over loopback TCP', function () {
   this.timeout(30000);
-  const live: Speaker[] = [];
-  const sockets: net.Socket[] = [];
-  const servers: net.Server[] = [];
+  const { live, sockets, servers } = speakerTestResources();
 
   async function started(n: number, extra: Partial<SpeakerConfig> = {}): Promise<Node> {
     const s = speaker(n, extra);
@@ -116,12 +114,6 @@ describe('speaker: route-reflector topologies (RFC 4456) over loopback TCP', fun
     await s.start();
     return { s, n };
   }
-
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
-    for (const k of sockets.splice(0)) k.destroy();
-    for (const v of servers.splice(0)) v.close();
-  });
 
   it('IPv6: reflects clients\' IPv6 blocks with the original global next hop, no link-local, ORIGINATOR_ID and CLUSTER_LIST (RFC 4456 §8/§10, RFC 2545 §3)', async () => {
     const CLUSTER = '10.79.99.1';

@@ -13,6 +13,7 @@ import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src
 import type { BgpMessage, Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 
 const AS = 64512;
 const addr = (n: number): string => `127.77.1.${n}`;
@@ -72,9 +73,7 @@ const state = (s: Speaker, name: string): string => s.peerStatus().find((p) => p
 
 describe('speaker: speakers over loopback TCP', function () {
   this.timeout(30000);
-  const live: Speaker[] = [];
-  const sockets: net.Socket[] = [];
-  const servers: net.Server[] = [];
+  const { live, sockets, servers } = speakerTestResources();
 
   async function started(n: number, extra: Partial<SpeakerConfig> = {}): Promise<{ s: Speaker; n: number }> {
     const s = speaker(n, extra);
@@ -82,12 +81,6 @@ describe('speaker: speakers over loopback TCP', function () {
     await s.start();
     return { s, n };
   }
-
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop({ message: 'test over' });
-    for (const k of sockets.splice(0)) k.destroy();
-    for (const v of servers.splice(0)) v.close();
-  });
 
   it('regression: IPv4 and IPv6 blocks with equal attributes both go out (IPv6 with its MP_REACH next hop)', async () => {
     const a = await started(13);

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { Speaker } from '../../../src/speaker';
 import type { PeerConfig, PeerType, SpeakerConfig } from '../../../src/speaker';
 import { waitFor } from '../../helpers/lab';
+import { speakerTestResources } from './resources';
 
 const AS = 64512;
 
@@ -27,10 +28,7 @@ const warmedUp = (logs: string[]): boolean => logs.some((l) => l.startsWith('JIT
 
 describe('speaker: when the JIT warm-up runs', function () {
   this.timeout(20000);
-  const live: Speaker[] = [];
-  afterEach(async () => {
-    for (const s of live.splice(0)) await s.stop();
-  });
+  const { live } = speakerTestResources();
 
   /** Starts a speaker with `peers`; returns it and its log lines. */
   async function started(extra: Partial<SpeakerConfig>, peers: PeerConfig[]): Promise<{ s: Speaker; logs: string[] }> {
