@@ -137,6 +137,24 @@ export class ImportPolicy {
     return null;
   }
 
+  /**
+   * checkPrefix for an IPv4 prefix given by number (network address as a signed 32-bit integer,
+   * length): the same answers without the prefix text.
+   */
+  checkIpv4Prefix(peer: RibPeer, address: number, length: number): RejectReasonCode | null {
+    const rule = this.rules.get(peer.id);
+    if (!rule) return RejectReason.NO_RULE;
+    switch (rule.kind) {
+      case 'cluster':
+        return this.pools.containsIpv4(address, length) ? null : RejectReason.OUTSIDE_POOL;
+      case 'accept-all':
+        return rule.rejectDefault && length === 0 ? RejectReason.DEFAULT_ROUTE : null;
+      case 'prefix-list':
+        if (rule.rejectDefault && length === 0) return RejectReason.DEFAULT_ROUTE;
+        return rule.prefixes!.containsIpv4(address, length) ? null : RejectReason.NOT_IN_PREFIX_LIST;
+    }
+  }
+
   /** Checks that depend on the prefix; null when acceptable. */
   checkPrefix(peer: RibPeer, prefix: string): RejectReasonCode | null {
     const rule = this.rules.get(peer.id);

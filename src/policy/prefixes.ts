@@ -75,15 +75,18 @@ export class PrefixSet {
     return this.v4.length === 0 && this.v6.length === 0;
   }
 
+  /** contains() for an IPv4 prefix given by number: network address (32 bits, either sign) and length. */
+  containsIpv4(address: number, length: number): boolean {
+    for (const p of this.v4) if (length >= p.len && ((address & p.mask) >>> 0) === p.net) return true;
+    return false;
+  }
+
   /** True when `prefix` (canonical text) lies within one of the set's CIDRs (equal counts). */
   contains(prefix: string): boolean {
     if (!prefix.includes(':')) {
       const s = this.scratch;
       if (!parseV4Prefix(prefix, s)) return false;
-      const net = s[0];
-      const len = s[1];
-      for (const p of this.v4) if (len >= p.len && ((net & p.mask) >>> 0) === p.net) return true;
-      return false;
+      return this.containsIpv4(s[0], s[1]);
     }
     if (this.v6.length === 0) return false;
     const c = parseCidr(prefix, false);

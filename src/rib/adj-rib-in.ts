@@ -15,7 +15,9 @@ import { foldAs4 } from './aspath';
 import { endOfRibFamily } from '../wire/eor';
 import { familyCodes, familyName, IPV4_UNICAST } from './family';
 import { importedRoute, type Route, type RibPeer } from './route';
-import { Destination, LocRib } from './loc-rib';
+import { Ipv4Nlri } from '../wire/nlri';
+import { DestinationTable, type Destination } from './destination';
+import { LocRib } from './loc-rib';
 
 /** Receives accepted-route changes: previous → current (either may be null). */
 export interface RouteSink {
@@ -48,22 +50,35 @@ export interface MaxPrefixExceeded {
   notification: { code: number; subcode: number; data: Uint8Array };
 }
 
-export interface UpdateResult {
-  /** Prefixes whose accepted route changed (announced, replaced or withdrawn), in order. */
-  changed: string[];
+/** What applying one UPDATE did. */
+export class UpdateResult {
+  /** Destinations whose accepted route changed (announced, replaced or withdrawn), in order. */
+  readonly changedDestinations: Destination[] = [];
   /** NLRI announced / withdrawn in this UPDATE (including treat-as-withdraw ones). */
-  announced: number;
-  withdrawn: number;
+  announced = 0;
+  withdrawn = 0;
   /** Announced NLRI rejected by import policy. */
-  rejected: number;
-  /** RFC 4724 §2: the UPDATE was an End-of-RIB marker for this family. */
-  endOfRib: Family | null;
-  maxPrefix: MaxPrefixExceeded | null;
+  rejected = 0;
+  maxPrefix: MaxPrefixExceeded | null = null;
+
+  constructor(
+    /** RFC 4724 §2: the UPDATE was an End-of-RIB marker for this family. */
+    readonly endOfRib: Family | null,
+  ) {}
+
+  /** Prefixes whose accepted route changed, in order (text made when read). */
+  get changed(): string[] {
+    return prefixesOf(this.changedDestinations);
+  }
+}
+
+function prefixesOf(ds: readonly Destination[]): string[] {
+  return ds.map((d) => d.prefix);
 }
 
 interface FamilyTable {
   /** Accepted paths, by prefix: the Loc-RIB's table when shared, else this peer's own. */
-  dests: Map<string, Destination>;
+  dests: DestinationTable;
   /** Paths rejected by import policy, by prefix (`prefix#pathId` with ADD-PATH). */
   rejected: Map<string, Route>;
   accepted: number;
@@ -149,7 +164,7 @@ export class AdjRibIn {
   private table(family: Family): FamilyTable {
     let t = this.tables.get(family);
     if (!t) {
-      const dests = this.shared ? this.shared.familyTable(family) : new Map<string, Destination>();
+      const dests = this.shared ? this.shared.familyTable(family) : new DestinationTable(family);
       t = { dests, rejected: new Map(), accepted: 0, stale: 0, overLimit: false };
       this.tables.set(family, t);
     }
@@ -178,7 +193,7 @@ export class AdjRibIn {
       this.shared.pathsChanged(d, previous === current);
       return;
     }
-    if (d.first === null) t.dests.delete(d.prefix);
+    if (d.first === null) t.dests.delete(d);
     this.sink?.routeChanged(previous, current);
   }
 
@@ -198,12 +213,17 @@ export class AdjRibIn {
   }
 
   /** Takes an accepted path out of its destination and reports it gone. */
-  private dropAccepted(t: FamilyTable, r: Route, changed: string[]): void {
-    const d = t.dests.get(r.prefix)!;
+  private dropAccepted(t: FamilyTable, r: Route, changed: Destination[]): void {
+    const d = r.destination ?? t.dests.get(r.prefix)!;
     d.removePath(r);
     this.forget(t, r);
     this.notify(t, d, r, null);
-    changed.push(r.prefix);
+    changed.push(d);
+  }
+
+  /** The destination of an NLRI: by number for an IPv4 unicast Ipv4Nlri, else by its text. */
+  private static find(t: FamilyTable, n: Nlri): Destination | undefined {
+    return n instanceof Ipv4Nlri && t.dests.family === IPV4_UNICAST ? t.dests.getIpv4(n.address, n.length) : t.dests.get(n.prefix);
   }
 
   /**
@@ -211,7 +231,7 @@ export class AdjRibIn {
    * (RFC 4271 §9: an UPDATE's withdrawn routes are processed before its NLRI).
    */
   apply(update: UpdateMessage, now: number): UpdateResult {
-    const result: UpdateResult = { changed: [], announced: 0, withdrawn: 0, rejected: 0, endOfRib: endOfRibFamily(update), maxPrefix: null };
+    const result = new UpdateResult(endOfRibFamily(update));
     if (result.endOfRib) return result;
     const a = update.attributes;
     for (const n of update.withdrawn) this.withdraw(IPV4_UNICAST, n, result);
@@ -240,8 +260,8 @@ export class AdjRibIn {
     result.withdrawn++;
     const t = this.tables.get(family);
     if (!t) return;
-    const old = t.dests.get(n.prefix)?.pathOf(this.peer, n.pathId ?? 0);
-    if (old) this.dropAccepted(t, old, result.changed);
+    const old = AdjRibIn.find(t, n)?.pathOf(this.peer, n.pathId ?? 0);
+    if (old) this.dropAccepted(t, old, result.changedDestinations);
     else {
       if (t.rejected.size === 0) return;
       const key = pathKey(n.prefix, n.pathId);
@@ -258,26 +278,40 @@ export class AdjRibIn {
     const rec = this.store.intern(attrs);
     // Checks that depend on the attributes alone run once per UPDATE.
     const attrReason = this.policy.checkAttributes(this.peer, family, rec);
+    // IPv4 unicast NLRI decoded as numbers are stored by number: no prefix text is made.
+    const numeric = family === IPV4_UNICAST;
     for (const n of nlri) {
       result.announced++;
-      const prefix = flatPrefix(n.prefix);
-      const reason = attrReason ?? this.policy.checkPrefix(this.peer, prefix);
-      if (reason !== null) {
-        result.rejected++;
-        this.onReject?.(family, prefix, reason);
+      let reason: string | null;
+      if (numeric && n instanceof Ipv4Nlri) {
+        reason = attrReason ?? this.policy.checkIpv4Prefix(this.peer, n.address, n.length);
+        this.put(t, family, n, null, rec, reason, now, result);
+      } else {
+        const prefix = flatPrefix(n.prefix);
+        reason = attrReason ?? this.policy.checkPrefix(this.peer, prefix);
+        this.put(t, family, n, prefix, rec, reason, now, result);
       }
-      this.put(t, family, prefix, n.pathId, rec, reason, now, result.changed);
     }
     this.checkLimit(family, t, result);
   }
 
-  private put(t: FamilyTable, family: Family, prefix: string, pathId: number | undefined, rec: InternedAttributes, reason: string | null, now: number, changed: string[]): void {
+  /**
+   * Stores one announced path. `text`: the prefix text, or null for an Ipv4Nlri kept by number
+   * (its text is made only if the path is rejected or a rejected one is replaced).
+   */
+  private put(t: FamilyTable, family: Family, n: Nlri, text: string | null, rec: InternedAttributes, reason: string | null, now: number, result: UpdateResult): void {
+    const pathId = n.pathId;
     const pid = pathId ?? 0;
-    let d = t.dests.get(prefix);
+    const byNumber = text === null ? (n as Ipv4Nlri) : null;
+    let d = byNumber !== null ? t.dests.getIpv4(byNumber.address, byNumber.length) : t.dests.get(text!);
     const oldAccepted = d === undefined ? undefined : d.pathOf(this.peer, pid);
-    const key = t.rejected.size === 0 && reason === null ? '' : pathKey(prefix, pathId);
+    const key = t.rejected.size === 0 && reason === null ? '' : pathKey(text ?? n.prefix, pathId);
     const oldRejected = oldAccepted === undefined && t.rejected.size > 0 ? t.rejected.get(key) : undefined;
     const old = oldAccepted ?? oldRejected;
+    if (reason !== null) {
+      result.rejected++;
+      this.onReject?.(family, text ?? n.prefix, reason);
+    }
     if (old && old.attrs === rec && old.rejected === reason) {
       // The same path again. RFC 4724 §4.2: a stale route is replaced by the fresh one.
       if (old.stale) {
@@ -285,33 +319,32 @@ export class AdjRibIn {
         t.stale--;
         if (reason === null) {
           this.notify(t, d!, old, old);
-          changed.push(old.prefix);
+          result.changedDestinations.push(d!);
         }
       }
       return;
     }
-    const route = importedRoute(this.peer, family, prefix, pid, rec, now, reason);
-    this.store.retain(rec);
+    let route: Route;
     if (reason === null) {
       t.accepted++;
       if (oldRejected) t.rejected.delete(key);
-      if (d === undefined) {
-        d = new Destination(family, prefix);
-        t.dests.set(prefix, d);
-      }
+      if (d === undefined) d = byNumber !== null ? t.dests.addIpv4(byNumber.address, byNumber.length) : t.dests.obtain(text!);
+      route = importedRoute(this.peer, family, d, pid, rec, now, null);
       if (oldAccepted === undefined) d.addPath(route);
       else d.replacePath(oldAccepted, route);
     } else {
+      route = importedRoute(this.peer, family, text ?? n.prefix, pid, rec, now, reason);
       this.countReject(reason, 1);
       t.rejected.set(key, route);
       if (oldAccepted) d!.removePath(oldAccepted);
     }
+    this.store.retain(rec);
     if (old) this.forget(t, old);
     const prev = oldAccepted ?? null;
     const cur = reason === null ? route : null;
     if (prev || cur) {
       this.notify(t, d!, prev, cur);
-      changed.push(prefix);
+      result.changedDestinations.push(d!);
     }
   }
 
@@ -352,7 +385,7 @@ export class AdjRibIn {
         t.overLimit = false;
         continue;
       }
-      const r: UpdateResult = { changed: [], announced: 0, withdrawn: 0, rejected: 0, endOfRib: null, maxPrefix: null };
+      const r = new UpdateResult(null);
       this.checkLimit(family, t, r);
       if (r.maxPrefix) out.push(r.maxPrefix);
     }
@@ -369,16 +402,18 @@ export class AdjRibIn {
     const changed = deletePreviouslyStale ? this.purgeStale(family) : [];
     const t = this.tables.get(family);
     if (!t) return changed;
+    const marked: Destination[] = [];
     for (const r of this.ownRoutes(t)) {
       if (r.stale) continue;
       r.stale = true;
       t.stale++;
       if (r.rejected === null) {
-        this.notify(t, t.dests.get(r.prefix)!, r, r);
-        changed.push(r.prefix);
+        const d = r.destination ?? t.dests.get(r.prefix)!;
+        this.notify(t, d, r, r);
+        marked.push(d);
       }
     }
-    return changed;
+    return marked.length === 0 ? changed : changed.concat(prefixesOf(marked));
   }
 
   /**
@@ -386,9 +421,9 @@ export class AdjRibIn {
    * routes of the family still marked stale. Returns the prefixes whose accepted route changed.
    */
   purgeStale(family: Family): string[] {
-    const changed: string[] = [];
+    const changed: Destination[] = [];
     const t = this.tables.get(family);
-    if (!t || t.stale === 0) return changed;
+    if (!t || t.stale === 0) return [];
     for (const r of this.ownRoutes(t)) {
       if (!r.stale) continue;
       if (r.rejected === null) this.dropAccepted(t, r, changed);
@@ -397,7 +432,7 @@ export class AdjRibIn {
         this.forget(t, r);
       }
     }
-    return changed;
+    return prefixesOf(changed);
   }
 
   /**
@@ -415,7 +450,7 @@ export class AdjRibIn {
 
   /** Deletes every route of a family (or of all families): session down without graceful restart. */
   clear(family?: Family): string[] {
-    const changed: string[] = [];
+    const changed: Destination[] = [];
     for (const [fam, t] of this.tables) {
       if (family !== undefined && fam !== family) continue;
       for (const r of this.ownRoutes(t)) {
@@ -425,7 +460,7 @@ export class AdjRibIn {
       t.rejected.clear();
       t.overLimit = false;
     }
-    return changed;
+    return prefixesOf(changed);
   }
 
   /**
@@ -445,25 +480,24 @@ export class AdjRibIn {
         const reason = attrReason ?? this.policy.checkPrefix(this.peer, r.prefix);
         if (reason === r.rejected) continue;
         if (reason !== null) this.onReject?.(family, r.prefix, reason);
-        const route = importedRoute(this.peer, family, r.prefix, r.pathId, r.attrs, now, reason);
-        route.stale = r.stale;
-        if (route.stale) t.stale++;
         this.store.retain(r.attrs);
         const key = rejectedKey(r);
-        let d = t.dests.get(r.prefix);
+        let d = r.destination ?? t.dests.get(r.prefix);
         if (r.rejected === null) d!.removePath(r);
         else t.rejected.delete(key);
+        let route: Route;
         if (reason === null) {
           t.accepted++;
-          if (d === undefined) {
-            d = new Destination(family, r.prefix);
-            t.dests.set(r.prefix, d);
-          }
+          d ??= t.dests.obtain(r.prefix);
+          route = importedRoute(this.peer, family, d, r.pathId, r.attrs, now, null);
           d.addPath(route);
         } else {
+          route = importedRoute(this.peer, family, r.prefix, r.pathId, r.attrs, now, reason);
           this.countReject(reason, 1);
           t.rejected.set(key, route);
         }
+        route.stale = r.stale;
+        if (route.stale) t.stale++;
         this.forget(t, r);
         const prev = r.rejected === null ? r : null;
         const cur = reason === null ? route : null;

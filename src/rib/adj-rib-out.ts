@@ -30,6 +30,11 @@ import {
   type PackContext,
 } from './packing';
 import type { RibPeer, Route } from './route';
+import type { Destination } from './destination';
+
+function prefixText(where: Destination | string): string {
+  return typeof where === 'string' ? where : where.prefix;
+}
 
 /** The sending side of a negotiated session, as far as UPDATE contents depend on it. */
 export interface GroupTx {
@@ -86,8 +91,9 @@ export class UpdateGroup {
   private readonly sizer: AttributeSizer;
   /** Packed full tables per family, valid until the Adj-RIB-Out changes. */
   private readonly tableCache = new Map<Family, UpdateMessage[]>();
-  /** Best paths not sent, by reason (counter for metrics and explain). */
-  readonly refused = new Map<string, number>();
+  private readonly refusedByReason = new Map<string, number>();
+  private refusalRun: string | null = null;
+  private refusalRunLength = 0;
   /**
    * The one peer whose routes were exported with an outgoing attribute set, or null once routes
    * of two peers shared it (a set we never saw exported is absent). Only ever widens.
@@ -125,8 +131,32 @@ export class UpdateGroup {
     for (const m of msgs) this.origins.set(m, src.id);
   }
 
+  /**
+   * Counts one refusal. A run of the same reason (a whole table refused by split horizon) is
+   * counted in a number and added to the Map when the reason changes or the Map is read.
+   */
   private count(reason: string): void {
-    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+    if (reason === this.refusalRun) {
+      this.refusalRunLength++;
+      return;
+    }
+    this.endRefusalRun();
+    this.refusalRun = reason;
+    this.refusalRunLength = 1;
+  }
+
+  private endRefusalRun(): void {
+    const r = this.refusalRun;
+    if (r === null) return;
+    this.refusedByReason.set(r, (this.refusedByReason.get(r) ?? 0) + this.refusalRunLength);
+    this.refusalRun = null;
+    this.refusalRunLength = 0;
+  }
+
+  /** Best paths not sent, by reason (counter for metrics and explain). */
+  get refused(): ReadonlyMap<string, number> {
+    this.endRefusalRun();
+    return this.refusedByReason;
   }
 
   /** The outgoing attributes for `route`, or why it is not sent (cached per attribute set and peer). */
@@ -197,7 +227,8 @@ export class UpdateGroup {
     this.exportCacheSize = 0;
   }
 
-  private want(family: Family, prefix: string, best: Route | null): void {
+  /** `where`: the prefix, as text or as its Loc-RIB destination (text made only when needed). */
+  private want(family: Family, where: Destination | string, best: Route | null): void {
     if (!this.tx.families.includes(family)) return;
     let p = this.pending.get(family);
     if (!p) {
@@ -205,38 +236,41 @@ export class UpdateGroup {
       this.pending.set(family, p);
     }
     if (best === null) {
-      this.wantWithdrawn(family, p, prefix);
+      this.wantWithdrawn(family, p, where);
       return;
     }
-    if (this.filter && !this.filter.contains(prefix)) {
+    if (this.filter && !this.filter.contains(prefixText(where))) {
       this.count('export-filtered');
-      this.wantWithdrawn(family, p, prefix);
+      this.wantWithdrawn(family, p, where);
       return;
     }
     const out = this.exported(best);
     if (typeof out === 'string') {
       this.count(out);
-      this.wantWithdrawn(family, p, prefix);
-    } else p.set(prefix, out);
+      this.wantWithdrawn(family, p, where);
+    } else p.set(prefixText(where), out);
   }
 
   /**
    * Queues "not advertised" for a prefix — only when it makes a difference: the members have it
    * (Adj-RIB-Out) or an announcement of it is queued. A learned route this group never gets
-   * (split horizon, RFC 4271 §9.2) then costs no queue entry: a full table from an iBGP peer is
-   * 100k of those.
+   * (split horizon, RFC 4271 §9.2) then costs no queue entry, nor its prefix text while nothing
+   * is queued or sent: a full table from an iBGP peer is 100k of those.
    */
-  private wantWithdrawn(family: Family, p: Map<string, InternedAttributes | null>, prefix: string): void {
-    if (p.has(prefix) || this.sent.get(family)?.has(prefix)) p.set(prefix, WITHDRAW);
+  private wantWithdrawn(family: Family, p: Map<string, InternedAttributes | null>, where: Destination | string): void {
+    const sent = this.sent.get(family);
+    if (p.size === 0 && (sent === undefined || sent.size === 0)) return;
+    const prefix = prefixText(where);
+    if (p.has(prefix) || sent?.has(prefix)) p.set(prefix, WITHDRAW);
   }
 
   /** Queues Loc-RIB changes; nothing is computed for members until flush(). */
   routesChanged(changes: readonly LocRibChange[]): void {
-    for (const c of changes) this.want(c.family, c.prefix, c.best);
+    for (const c of changes) this.want(c.family, c.destination, c.best);
   }
 
   routeChanged(c: LocRibChange): void {
-    this.want(c.family, c.prefix, c.best);
+    this.want(c.family, c.destination, c.best);
   }
 
   /** Queues a prefix again with its current best path (its export may have changed). */
@@ -246,7 +280,7 @@ export class UpdateGroup {
 
   /** Queues every current best path of the Loc-RIB (a new group, or after an export policy change). */
   seed(locRib: LocRib): void {
-    for (const family of this.tx.families) for (const d of locRib.bests(family)) this.want(family, d.prefix, d.best);
+    for (const family of this.tx.families) for (const d of locRib.bests(family)) this.want(family, d, d.best);
     // Prefixes sent but no longer in the Loc-RIB are withdrawn.
     for (const [family, sent] of this.sent) {
       for (const prefix of sent.keys()) if (!locRib.lookup(prefix, family)?.best) this.want(family, prefix, null);

@@ -2,6 +2,7 @@
 // export rules (RFC 4271 §9.2, RFC 4456 §6) and graceful restart (RFC 4724 §4.2) need to know.
 import type { Family } from '../wire/types';
 import type { InternedAttributes } from './attributes';
+import type { Destination } from './destination';
 
 /**
  * Where a path came from. 'local' is this node (its own pod block); 'ibgp' an internal peer
@@ -79,7 +80,7 @@ export function ribPeer(init: RibPeerInit): RibPeer {
 const familyNames: Family[] = ['ipv4-unicast', 'ipv6-unicast'];
 const familyCodeOf = new Map<Family, number>([['ipv4-unicast', 0], ['ipv6-unicast', 1]]);
 /** Room for family codes in a packed field; the AFI/SAFI space is larger, peers use a handful. */
-export const FAMILY_CODES = 1 << 16;
+export const FAMILY_CODES = 1 << 15;
 
 /** The code of a family (assigned on first use). RangeError when the code space is exhausted. */
 export function familyCode(family: Family): number {
@@ -107,8 +108,9 @@ export function familyOfCode(code: number): Family {
  * report the previous path as it was; only the stale mark changes in place. A full table holds
  * one Route per prefix and peer, so its fields are packed: the RFC 7911 path identifier, the
  * family and the stale mark share one number, the arrival time is kept in tenths of a second,
- * and a path import policy rejected is a RejectedRoute (the reason lives only there). Five
- * fields: 64 bytes per path on 64-bit V8.
+ * and a path import policy rejected is a RejectedRoute (the reason lives only there). A stored
+ * path points to its Destination instead of holding its prefix text (IPv4 text is made when read,
+ * see destination.ts). Five fields: 64 bytes per path on 64-bit V8.
  */
 export class Route {
   /** ((pathId × FAMILY_CODES) + family code) × 2, plus 1 while stale (RFC 4724 §4.2). Exact up to 2^53. */
@@ -119,18 +121,35 @@ export class Route {
    */
   private readonly receivedDs: number;
 
+  /** The destination the path belongs to, or the prefix text of a path kept outside one. */
+  private readonly where: Destination | string;
+
   constructor(
     readonly peer: RibPeer,
     family: Family,
-    readonly prefix: string,
+    /** The path's destination (a stored path), or its prefix text. */
+    where: Destination | string,
     /** RFC 7911 path identifier; 0 when ADD-PATH is not in use. */
     pathId: number,
     readonly attrs: InternedAttributes,
     /** When it arrived (the speaker's clock, milliseconds). */
     receivedAt: number,
   ) {
+    this.where = where;
     this.bits = (pathId * FAMILY_CODES + familyCode(family)) * 2;
     this.receivedDs = Math.floor(receivedAt / 100);
+  }
+
+  /** The prefix text (made on each read for a path of an IPv4 destination). */
+  get prefix(): string {
+    const w = this.where;
+    return typeof w === 'string' ? w : w.prefix;
+  }
+
+  /** The destination the path was stored in, or null for a path kept by its text (rejected). */
+  get destination(): Destination | null {
+    const w = this.where;
+    return typeof w === 'string' ? null : w;
   }
 
   get family(): Family {
@@ -170,8 +189,8 @@ export class Route {
 
 /** A path import policy rejected: kept in its Adj-RIB-In with the reason, never a candidate. */
 export class RejectedRoute extends Route {
-  constructor(peer: RibPeer, family: Family, prefix: string, pathId: number, attrs: InternedAttributes, receivedAt: number, readonly reason: string) {
-    super(peer, family, prefix, pathId, attrs, receivedAt);
+  constructor(peer: RibPeer, family: Family, prefix: Destination | string, pathId: number, attrs: InternedAttributes, receivedAt: number, readonly reason: string) {
+    super(peer, family, typeof prefix === 'string' ? prefix : prefix.prefix, pathId, attrs, receivedAt);
   }
 
   override get rejected(): string | null {
@@ -179,7 +198,10 @@ export class RejectedRoute extends Route {
   }
 }
 
-/** The path object for an import decision: a Route when accepted (`reason` null), else a RejectedRoute. */
-export function importedRoute(peer: RibPeer, family: Family, prefix: string, pathId: number, attrs: InternedAttributes, receivedAt: number, reason: string | null): Route {
+/**
+ * The path object for an import decision: a Route when accepted (`reason` null), else a
+ * RejectedRoute (which keeps its prefix text: it is in no destination).
+ */
+export function importedRoute(peer: RibPeer, family: Family, prefix: Destination | string, pathId: number, attrs: InternedAttributes, receivedAt: number, reason: string | null): Route {
   return reason === null ? new Route(peer, family, prefix, pathId, attrs, receivedAt) : new RejectedRoute(peer, family, prefix, pathId, attrs, receivedAt, reason);
 }

@@ -729,7 +729,7 @@ export class Speaker {
       return;
     }
     if (r.maxPrefix) this.onMaxPrefix(e, r.maxPrefix);
-    if (r.changed.length > 0) {
+    if (r.changedDestinations.length > 0) {
       // Not while selection is deferred (RFC 4724 §4.1): the deferred destinations stay pending.
       if (!this.restarting && this.rib.locRib.pending >= ROUND_MAX_DESTINATIONS) this.processRound();
       else this.scheduleProcess();

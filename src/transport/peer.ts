@@ -385,7 +385,8 @@ export class PeerConnection {
       case 'negotiated': {
         const io = this.conns.get(a.conn);
         if (!io) return;
-        io.rx = a.session.rxContext;
+        // IPv4 NLRI as numbers: the RIB keys IPv4 destinations by number (src/rib/destination-table.ts).
+        io.rx = { ...a.session.rxContext, numericIpv4: true };
         io.tx = a.session.txContext;
         io.framer.setMaxLength(maxMessageLength(io.rx)); // RFC 8654 §4
         return;

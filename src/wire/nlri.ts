@@ -42,11 +42,46 @@ function syntaxError(field: NlriField, at: number, why: string): WireError {
 }
 
 /**
+ * The text of an IPv4 prefix given as a signed 32-bit network address and a length, as one flat
+ * string: V8 keeps a concatenation of 13 or more characters as a rope (ConsString) and, when the
+ * text becomes a Map key, makes a flat copy and keeps both; toLowerCase() flattens and, when
+ * nothing changes (digits, dots and "/"), returns the flat string itself.
+ */
+export function ipv4PrefixText(address: number, length: number): string {
+  const s = DOT[address >>> 24] + DOT[(address >>> 16) & 0xff] + DOT[(address >>> 8) & 0xff] + DEC[address & 0xff] + SLASH[length];
+  return s.length < 13 ? s : s.toLowerCase();
+}
+
+/**
+ * An IPv4 NLRI kept as numbers, its text made when read (CodecContext.numericIpv4): a full table
+ * is 100k prefixes the Loc-RIB keys by number, and most of them are never printed.
+ */
+export class Ipv4Nlri implements Nlri {
+  constructor(
+    /** Network address as a signed 32-bit integer (a V8 small integer), host bits clear. */
+    readonly address: number,
+    /** Prefix length, 0..32. */
+    readonly length: number,
+    /** RFC 7911 path identifier, present only where ADD-PATH is negotiated for this direction. */
+    readonly pathId?: number,
+  ) {}
+
+  get prefix(): string {
+    return ipv4PrefixText(this.address, this.length);
+  }
+
+  toJSON(): Nlri {
+    return this.pathId === undefined ? { prefix: this.prefix } : { prefix: this.prefix, pathId: this.pathId };
+  }
+}
+
+/**
  * Decodes IPv4 prefixes from b[p, end) and appends them to `out`. Trailing bits beyond the prefix
- * length are cleared (RFC 4271 §4.3: "the value of trailing bits is irrelevant").
+ * length are cleared (RFC 4271 §4.3: "the value of trailing bits is irrelevant"). `numeric`:
+ * Ipv4Nlri records (numbers, text when read) instead of prefix text.
  */
 export function decodeIpv4Prefixes(
-  b: Uint8Array, p: number, end: number, addPath: boolean, out: Nlri[], field: NlriField,
+  b: Uint8Array, p: number, end: number, addPath: boolean, out: Nlri[], field: NlriField, numeric = false,
 ): void {
   while (p < end) {
     let pathId = -1;
@@ -61,8 +96,21 @@ export function decodeIpv4Prefixes(
     const n = (len + 7) >> 3;
     p++;
     if (p + n > end) throw syntaxError(field, p - 1, `prefix of length ${len} runs past the field`);
-    let s: string;
     const m = LAST_MASK[len & 7];
+    if (numeric) {
+      let address = 0;
+      switch (n) {
+        case 0: break;
+        case 1: address = (b[p] & m) << 24; break;
+        case 2: address = (b[p] << 24) | ((b[p + 1] & m) << 16); break;
+        case 3: address = (b[p] << 24) | (b[p + 1] << 16) | ((b[p + 2] & m) << 8); break;
+        default: address = (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | (b[p + 3] & m); break;
+      }
+      p += n;
+      out.push(pathId < 0 ? new Ipv4Nlri(address, len) : new Ipv4Nlri(address, len, pathId));
+      continue;
+    }
+    let s: string;
     switch (n) {
       case 0: s = '0.0.0.0'; break;
       case 1: s = DOT[b[p] & m] + '0.0.0'; break;
@@ -184,9 +232,16 @@ export function parseIpv4Address(text: string): number {
 export function encodeIpv4Prefixes(w: Writer, list: readonly Nlri[], addPath: boolean, field: string): void {
   for (let k = 0; k < list.length; k++) {
     const item = list[k];
-    const packed = parseIpv4Prefix(item.prefix, field);
-    const len = packed % 64;
-    const addr = (packed - len) / 64;
+    let len: number;
+    let addr: number;
+    if (item instanceof Ipv4Nlri) {
+      len = item.length;
+      addr = item.address;
+    } else {
+      const packed = parseIpv4Prefix(item.prefix, field);
+      len = packed % 64;
+      addr = (packed - len) / 64;
+    }
     if (addPath) w.u32(pathIdOf(item, field));
     const n = (len + 7) >> 3;
     w.ensure(1 + n);

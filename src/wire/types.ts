@@ -244,4 +244,9 @@ export interface CodecContext {
   addPath: ReadonlySet<Family>;
   /** RFC 8654: messages may be up to 65535 octets. */
   extendedMessage: boolean;
+  /**
+   * Decode IPv4 NLRI (withdrawn routes, NLRI field, IPv4 MP_REACH/MP_UNREACH) as Ipv4Nlri
+   * records: numbers, the text made when read. The speaker's receive path sets it.
+   */
+  numericIpv4?: boolean;
 }

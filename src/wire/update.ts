@@ -42,7 +42,7 @@ export function decodeUpdateBody(b: Uint8Array, p: number, end: number, ctx: Cod
   p += 2;
   if (p + wlen + 2 > end) throw listError('withdrawn routes length', `withdrawn routes length ${wlen} exceeds the message`);
   const withdrawn: Nlri[] = [];
-  if (wlen > 0) decodeIpv4Prefixes(b, p, p + wlen, addPathV4, withdrawn, WITHDRAWN_FIELD);
+  if (wlen > 0) decodeIpv4Prefixes(b, p, p + wlen, addPathV4, withdrawn, WITHDRAWN_FIELD, ctx.numericIpv4 === true);
   p += wlen;
   const alen = u16(b, p);
   p += 2;
@@ -116,7 +116,7 @@ export function decodeUpdateBody(b: Uint8Array, p: number, end: number, ctx: Cod
     p = v + len;
   }
   const nlri: Nlri[] = [];
-  if (attrEnd < end) decodeIpv4Prefixes(b, attrEnd, end, addPathV4, nlri, NLRI_FIELD);
+  if (attrEnd < end) decodeIpv4Prefixes(b, attrEnd, end, addPathV4, nlri, NLRI_FIELD, ctx.numericIpv4 === true);
   // RFC 7606 §3 d: well-known mandatory attributes missing when there is NLRI to install ->
   // treat-as-withdraw. NEXT_HOP is needed only for the NLRI field (RFC 4760 §3: MP_REACH_NLRI
   // carries its own next hop). RFC 4271 §6.3: data is the missing attribute's type code.

@@ -1,4 +1,4 @@
-// bin/nexthop, the launcher: `agent` runs under node --max-semi-space-size=1 (re-executed when
+// bin/nexthop, the launcher: `agent` runs under node --max-semi-space-size=4 (re-executed when
 // neither the node command line nor NODE_OPTIONS sets it), other subcommands run in-process;
 // exit codes, stdio and a terminating signal come through unchanged. The launcher is copied
 // into a temporary tree whose dist/ is this build (or a stand-in main.js that reports what it
@@ -54,7 +54,7 @@ describe('bin/nexthop', function () {
     expect(f(['agent', '--node', 'n1'], [], {})).to.equal(true);
     expect(f(['decode', 'x.bin'], [], {})).to.equal(false);
     expect(f([], [], {})).to.equal(false);
-    expect(f(['agent'], ['--max-semi-space-size=1'], {})).to.equal(false);
+    expect(f(['agent'], ['--max-semi-space-size=4'], {})).to.equal(false);
     expect(f(['agent'], ['--max_semi_space_size=4'], {})).to.equal(false);
     expect(f(['agent'], [], { NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=2' })).to.equal(false);
     expect(f(['agent'], [], { NODE_OPTIONS: '--max-old-space-size=512' })).to.equal(true);
@@ -90,19 +90,19 @@ describe('bin/nexthop', function () {
       const r = spawnSync(process.execPath, [...nodeArgs, t.bin, ...args], { encoding: 'utf8', env });
       return { status: r.status, ...JSON.parse(r.stdout.trim()) as { execArgv: string[]; args: string[] } };
     };
-    expect(seen(['agent', '7'])).to.deep.include({ status: 7, execArgv: ['--max-semi-space-size=1'], args: ['agent', '7'] });
-    expect(seen(['agent', '0'], cleanEnv(), ['--stack-size=2000']).execArgv).to.deep.equal(['--max-semi-space-size=1', '--stack-size=2000']);
+    expect(seen(['agent', '7'])).to.deep.include({ status: 7, execArgv: ['--max-semi-space-size=4'], args: ['agent', '7'] });
+    expect(seen(['agent', '0'], cleanEnv(), ['--stack-size=2000']).execArgv).to.deep.equal(['--max-semi-space-size=4', '--stack-size=2000']);
     expect(seen(['status', '3'])).to.deep.include({ status: 3, execArgv: [] });
-    expect(seen(['agent', '0'], cleanEnv({ NODE_OPTIONS: '--max-semi-space-size=1' })).execArgv).to.deep.equal([]);
+    expect(seen(['agent', '0'], cleanEnv({ NODE_OPTIONS: '--max-semi-space-size=4' })).execArgv).to.deep.equal([]);
     expect(seen(['agent', '0'], cleanEnv(), ['--max-semi-space-size=2']).execArgv).to.deep.equal(['--max-semi-space-size=2']);
   });
 
   it('the deploy files start the agent with the flag in NODE_OPTIONS (no re-executed second process)', () => {
     const read = (...p: string[]) => fs.readFileSync(repoPath('deploy', ...p), 'utf8');
-    expect(read('Dockerfile')).to.match(/^ENV NODE_OPTIONS=--max-semi-space-size=1$/m);
-    expect(read('systemd', 'nexthop.service')).to.match(/^Environment=NODE_OPTIONS=--max-semi-space-size=1$/m);
-    expect(read('kubernetes', 'nexthop-daemonset.yaml')).to.match(/- name: NODE_OPTIONS\n\s+value: --max-semi-space-size=1\n/);
-    const env = { NODE_OPTIONS: '--max-semi-space-size=1' };
+    expect(read('Dockerfile')).to.match(/^ENV NODE_OPTIONS=--max-semi-space-size=4$/m);
+    expect(read('systemd', 'nexthop.service')).to.match(/^Environment=NODE_OPTIONS=--max-semi-space-size=4$/m);
+    expect(read('kubernetes', 'nexthop-daemonset.yaml')).to.match(/- name: NODE_OPTIONS\n\s+value: --max-semi-space-size=4\n/);
+    const env = { NODE_OPTIONS: '--max-semi-space-size=4' };
     expect(launcher.needsSemiSpaceReexec(['agent'], [], env)).to.equal(false);
   });
 

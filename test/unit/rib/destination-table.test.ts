@@ -1,0 +1,141 @@
+// The destination table keys IPv4 unicast destinations by number (address and length) and makes
+// their prefix text only when read; the speaker's receive path decodes IPv4 NLRI as numbers
+// (CodecContext.numericIpv4). These tests hold the two keyings to one answer: text lookups and
+// numeric lookups meet on the same destination, the text read back is the canonical text, and a
+// RIB fed the same UPDATEs as numbers or as text ends with the same Loc-RIB, counters and
+// rejections (property test over random tables, withdrawals, rejections and restarts).
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { DestinationTable } from '../../../src/rib/destination';
+import { Rib } from '../../../src/rib/rib';
+import { codecContext, decodeMessage, encodeMessage, type UpdateMessage } from '../../../src/wire';
+import { Ipv4Nlri, ipv4PrefixText } from '../../../src/wire/nlri';
+import { ipv4Prefix } from '../wire/arbitraries';
+import { peer, v4Update } from './fixtures';
+
+/** The signed 32-bit address and the length of canonical IPv4 prefix text. */
+function numbersOf(prefix: string): [number, number] {
+  const [a, len] = prefix.split('/');
+  const o = a.split('.').map(Number);
+  return [(o[0] << 24) | (o[1] << 16) | (o[2] << 8) | o[3], Number(len)];
+}
+
+describe('rib/destination-table', () => {
+  it('text and numeric lookups of an IPv4 prefix meet on one destination whose text reads back', () => {
+    const t = new DestinationTable('ipv4-unicast');
+    for (const prefix of ['0.0.0.0/0', '10.244.1.0/24', '128.0.0.0/1', '255.255.255.255/32', '192.0.2.128/25']) {
+      const d = t.obtain(prefix);
+      const [address, length] = numbersOf(prefix);
+      expect(t.getIpv4(address, length), prefix).to.equal(d);
+      expect(t.obtainIpv4(address, length), prefix).to.equal(d);
+      expect(t.get(prefix), prefix).to.equal(d);
+      expect(d.prefix).to.equal(prefix);
+      expect(d.family).to.equal('ipv4-unicast');
+    }
+    expect(t.size).to.equal(5);
+    // Same address, other length: another destination.
+    expect(t.getIpv4(numbersOf('10.244.1.0/24')[0], 23)).to.equal(undefined);
+  });
+
+  it('keeps text that is not canonical IPv4 by its text, apart from the canonical prefix', () => {
+    const t = new DestinationTable('ipv4-unicast');
+    const canonical = t.obtain('10.0.0.0/8');
+    for (const odd of ['010.0.0.0/8', '10.0.0.1/8', '10.0.0.0/08', '10.0.0/8', '10.0.0.0/33']) {
+      const d = t.obtain(odd);
+      expect(d, odd).to.not.equal(canonical);
+      expect(d.prefix).to.equal(odd);
+      expect(t.get(odd)).to.equal(d);
+    }
+    expect(t.size).to.equal(6);
+    expect([...t.values()].map((d) => d.prefix)).to.have.members(['10.0.0.0/8', '010.0.0.0/8', '10.0.0.1/8', '10.0.0.0/08', '10.0.0/8', '10.0.0.0/33']);
+  });
+
+  it('deletes only its own destination, by number or by text', () => {
+    const t = new DestinationTable('ipv4-unicast');
+    const a = t.obtain('10.244.1.0/24');
+    const b = t.obtain('10.0.0/8');
+    const other = new DestinationTable('ipv4-unicast').obtain('10.244.1.0/24');
+    expect(t.like(other)).to.equal(a);
+    expect(t.delete(other)).to.equal(false);
+    expect(t.delete(a)).to.equal(true);
+    expect(t.delete(a)).to.equal(false);
+    expect(t.get('10.244.1.0/24')).to.equal(undefined);
+    expect(t.delete(b)).to.equal(true);
+    expect(t.size).to.equal(0);
+    expect([...t.values()]).to.deep.equal([]);
+  });
+
+  it('keys IPv6 destinations by text', () => {
+    const t = new DestinationTable('ipv6-unicast');
+    const d = t.obtain('fd00:244:0:1::/64');
+    expect(t.get('fd00:244:0:1::/64')).to.equal(d);
+    expect(t.getIpv4(0, 0)).to.equal(undefined);
+    expect(d.prefix).to.equal('fd00:244:0:1::/64');
+  });
+
+  it('decodes IPv4 NLRI as numbers with the same text, and encodes them back to the same bytes', () => {
+    const text = codecContext();
+    const numeric = { ...codecContext(), numericIpv4: true };
+    fc.assert(fc.property(fc.array(ipv4Prefix, { maxLength: 30 }), fc.array(ipv4Prefix, { maxLength: 30 }), (nlri, withdrawn) => {
+      const msg: UpdateMessage = { ...v4Update(nlri, { origin: 0, asPath: [], nextHop: '192.0.2.1' }, withdrawn) };
+      if (nlri.length === 0) msg.attributes = {};
+      const bytes = encodeMessage(msg, text);
+      const asText = decodeMessage(bytes, text) as UpdateMessage;
+      const asNumbers = decodeMessage(bytes, numeric) as UpdateMessage;
+      for (const n of [...asNumbers.nlri, ...asNumbers.withdrawn]) expect(n).to.be.instanceOf(Ipv4Nlri);
+      expect(asNumbers.nlri.map((n) => n.prefix)).to.deep.equal(asText.nlri.map((n) => n.prefix));
+      expect(asNumbers.withdrawn.map((n) => n.prefix)).to.deep.equal(asText.withdrawn.map((n) => n.prefix));
+      expect(JSON.parse(JSON.stringify(asNumbers.nlri))).to.deep.equal(asText.nlri);
+      expect(Buffer.from(encodeMessage(asNumbers, text))).to.deep.equal(Buffer.from(bytes));
+    }), { numRuns: 200 });
+  });
+
+  it('prints every address and length as canonical text', () => {
+    fc.assert(fc.property(ipv4Prefix, (prefix) => {
+      const [address, length] = numbersOf(prefix);
+      expect(ipv4PrefixText(address, length)).to.equal(prefix);
+    }), { numRuns: 500 });
+  });
+
+  it('a RIB fed UPDATEs as numbers ends where one fed the same UPDATEs as text ends', () => {
+    // Prefixes from a small space so announcements, replacements and withdrawals collide; the
+    // pool admits half of them (the rest are rejected and kept with their reason).
+    const prefix = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 7 }), fc.constantFrom(16, 24, 25))
+      .map(([a, b, len]) => `10.${244 + a}.${len === 16 ? 0 : b}.${len === 25 ? 128 : 0}/${len}`);
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('update' as const), from: fc.integer({ min: 0, max: 1 }), nlri: fc.array(prefix, { maxLength: 6 }), withdrawn: fc.array(prefix, { maxLength: 4 }), med: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({ kind: fc.constant('restart' as const), from: fc.integer({ min: 0, max: 1 }) }),
+      fc.record({ kind: fc.constant('end-of-rib' as const), from: fc.integer({ min: 0, max: 1 }) }),
+    );
+    const text = codecContext();
+    const numeric = { ...codecContext(), numericIpv4: true };
+    fc.assert(fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
+      const ribs = [text, numeric].map((ctx) => {
+        const rib = new Rib({ localAs: 65000, routerId: '10.0.0.100', pools: ['10.244.0.0/15'] });
+        const peers = ['10.0.0.1', '10.0.0.2'].map((a) => peer(a, { routerId: a }));
+        for (const p of peers) rib.addPeer(p, { kind: 'cluster', nodeAddresses: [p.id] });
+        return { ctx, rib, peers };
+      });
+      for (const s of steps) {
+        for (const { ctx, rib, peers } of ribs) {
+          const p = peers[s.from];
+          if (s.kind === 'restart') rib.adjRibIn(p.id).markStale('ipv4-unicast');
+          else if (s.kind === 'end-of-rib') rib.adjRibIn(p.id).purgeStale('ipv4-unicast');
+          else {
+            const msg = v4Update(s.nlri, { origin: 0, asPath: [], nextHop: p.id, med: s.med }, s.withdrawn);
+            if (s.nlri.length === 0) msg.attributes = {};
+            rib.receive(p.id, decodeMessage(encodeMessage(msg, text), ctx) as UpdateMessage, 0);
+          }
+          rib.process();
+        }
+      }
+      const [a, b] = ribs.map(({ rib, peers }) => ({
+        bests: [...rib.locRib.bests('ipv4-unicast')].map((d) => `${d.prefix} via ${d.best!.peer.id} med ${d.best!.attrs.attrs.med}`).sort(),
+        size: rib.locRib.size('ipv4-unicast'),
+        counts: peers.map((p) => rib.adjRibIn(p.id).counts('ipv4-unicast')),
+        routes: peers.map((p) => [...rib.adjRibIn(p.id).routes('ipv4-unicast')].map((r) => `${r.prefix} ${r.rejected ?? 'ok'} ${r.stale}`).sort()),
+      }));
+      expect(b).to.deep.equal(a);
+    }), { numRuns: 150 });
+  });
+});
