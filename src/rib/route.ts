@@ -185,6 +185,11 @@ export class Route {
   get nextHop(): string | null {
     return this.attrs.nextHop;
   }
+
+  /** A plain record for logs and JSON (a stored path points to its destination, which points back). */
+  toJSON(): { peer: string; family: Family; prefix: string; pathId: number; nextHop: string | null; stale: boolean; rejected: string | null } {
+    return { peer: this.peer.id, family: this.family, prefix: this.prefix, pathId: this.pathId, nextHop: this.nextHop, stale: this.stale, rejected: this.rejected };
+  }
 }
 
 /** A path import policy rejected: kept in its Adj-RIB-In with the reason, never a candidate. */

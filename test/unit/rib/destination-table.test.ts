@@ -65,6 +65,17 @@ describe('rib/destination-table', () => {
     expect([...t.values()]).to.deep.equal([]);
   });
 
+  it('a stored path and its destination serialize to JSON (the path names its prefix, not the destination)', () => {
+    const rib = new Rib({ localAs: 65000, routerId: '10.0.0.100', pools: ['10.244.0.0/16'] });
+    const p = peer('10.0.0.1');
+    rib.addPeer(p, { kind: 'cluster', nodeAddresses: ['10.0.0.1'] });
+    rib.receive(p.id, decodeMessage(encodeMessage(v4Update(['10.244.1.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1' }), codecContext()), { ...codecContext(), numericIpv4: true }) as UpdateMessage, 0);
+    rib.process();
+    const d = rib.locRib.lookup('10.244.1.0/24')!;
+    expect(JSON.parse(JSON.stringify(d.best))).to.deep.equal({ peer: '10.0.0.1', family: 'ipv4-unicast', prefix: '10.244.1.0/24', pathId: 0, nextHop: '10.0.0.1', stale: false, rejected: null });
+    expect(() => JSON.stringify(d)).to.not.throw();
+  });
+
   it('keys IPv6 destinations by text', () => {
     const t = new DestinationTable('ipv6-unicast');
     const d = t.obtain('fd00:244:0:1::/64');
