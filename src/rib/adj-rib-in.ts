@@ -14,8 +14,8 @@ import { AttributeStore, type InternedAttributes } from './attributes';
 import { foldAs4 } from './aspath';
 import { endOfRibFamily } from '../wire/eor';
 import { familyCodes, familyName, IPV4_UNICAST } from './family';
-import { importedRoute, type Route, type RibPeer } from './route';
-import { Ipv4Nlri } from '../wire/nlri';
+import { RejectedRoute, Route, type RibPeer } from './route';
+import { flatPrefixText, Ipv4Nlri } from '../wire/nlri';
 import { DestinationTable, type Destination } from './destination';
 import { LocRib } from './loc-rib';
 
@@ -124,16 +124,6 @@ function rejectedKey(r: Route): string {
   return pathKey(r.prefix, r.pathId);
 }
 
-/**
- * The prefix text as one flat string. The decoder builds prefixes by concatenation; V8 keeps
- * a string of 13 or more characters as a rope (ConsString) and, on the first Map lookup, makes a
- * flat copy and keeps BOTH alive through the rope. A stored prefix is read for years, so it is
- * stored flat: toLowerCase() flattens and, when nothing changes (prefix text is lowercase: digits,
- * dots, lowercase hex), returns the flat string itself. Saves ~30 bytes per stored route.
- */
-function flatPrefix(prefix: string): string {
-  return prefix.length < 13 ? prefix : prefix.toLowerCase();
-}
 
 export class AdjRibIn {
   private readonly tables = new Map<Family, FamilyTable>();
@@ -287,7 +277,7 @@ export class AdjRibIn {
         reason = attrReason ?? this.policy.checkIpv4Prefix(this.peer, n.address, n.length);
         this.put(t, family, n, null, rec, reason, now, result);
       } else {
-        const prefix = flatPrefix(n.prefix);
+        const prefix = flatPrefixText(n.prefix);
         reason = attrReason ?? this.policy.checkPrefix(this.peer, prefix);
         this.put(t, family, n, prefix, rec, reason, now, result);
       }
@@ -302,8 +292,7 @@ export class AdjRibIn {
   private put(t: FamilyTable, family: Family, n: Nlri, text: string | null, rec: InternedAttributes, reason: string | null, now: number, result: UpdateResult): void {
     const pathId = n.pathId;
     const pid = pathId ?? 0;
-    const byNumber = text === null ? (n as Ipv4Nlri) : null;
-    let d = byNumber !== null ? t.dests.getIpv4(byNumber.address, byNumber.length) : t.dests.get(text!);
+    let d = AdjRibIn.find(t, n);
     const oldAccepted = d === undefined ? undefined : d.pathOf(this.peer, pid);
     const key = t.rejected.size === 0 && reason === null ? '' : pathKey(text ?? n.prefix, pathId);
     const oldRejected = oldAccepted === undefined && t.rejected.size > 0 ? t.rejected.get(key) : undefined;
@@ -328,12 +317,12 @@ export class AdjRibIn {
     if (reason === null) {
       t.accepted++;
       if (oldRejected) t.rejected.delete(key);
-      if (d === undefined) d = byNumber !== null ? t.dests.addIpv4(byNumber.address, byNumber.length) : t.dests.obtain(text!);
-      route = importedRoute(this.peer, family, d, pid, rec, now, null);
+      if (d === undefined) d = text === null ? t.dests.addIpv4((n as Ipv4Nlri).address, (n as Ipv4Nlri).length) : t.dests.obtain(text);
+      route = new Route(this.peer, family, d, pid, rec, now);
       if (oldAccepted === undefined) d.addPath(route);
       else d.replacePath(oldAccepted, route);
     } else {
-      route = importedRoute(this.peer, family, text ?? n.prefix, pid, rec, now, reason);
+      route = new RejectedRoute(this.peer, family, text ?? n.prefix, pid, rec, now, reason);
       this.countReject(reason, 1);
       t.rejected.set(key, route);
       if (oldAccepted) d!.removePath(oldAccepted);
@@ -489,10 +478,10 @@ export class AdjRibIn {
         if (reason === null) {
           t.accepted++;
           d ??= t.dests.obtain(r.prefix);
-          route = importedRoute(this.peer, family, d, r.pathId, r.attrs, now, null);
+          route = new Route(this.peer, family, d, r.pathId, r.attrs, now);
           d.addPath(route);
         } else {
-          route = importedRoute(this.peer, family, r.prefix, r.pathId, r.attrs, now, reason);
+          route = new RejectedRoute(this.peer, family, r.prefix, r.pathId, r.attrs, now, reason);
           this.countReject(reason, 1);
           t.rejected.set(key, route);
         }

@@ -317,15 +317,7 @@ export class DestinationTable {
 
   /** The IPv4 unicast destination of address/length, made (without paths) when missing. */
   obtainIpv4(address: number, length: number): Destination {
-    if (this.byLength === null) return this.obtain(ipv4PrefixText(address, length));
-    const m = this.byLength[length];
-    let d = m.get(address);
-    if (d === undefined) {
-      d = new Destination(this.family, address, length);
-      m.set(address, d);
-      this.count++;
-    }
-    return d;
+    return this.getIpv4(address, length) ?? this.addIpv4(address, length);
   }
 
   /**

@@ -192,21 +192,16 @@ export class Route {
   }
 }
 
-/** A path import policy rejected: kept in its Adj-RIB-In with the reason, never a candidate. */
+/**
+ * A path import policy rejected: kept in its Adj-RIB-In with the reason, never a candidate. It is
+ * in no destination, so it keeps its prefix text.
+ */
 export class RejectedRoute extends Route {
-  constructor(peer: RibPeer, family: Family, prefix: Destination | string, pathId: number, attrs: InternedAttributes, receivedAt: number, readonly reason: string) {
-    super(peer, family, typeof prefix === 'string' ? prefix : prefix.prefix, pathId, attrs, receivedAt);
+  constructor(peer: RibPeer, family: Family, prefix: string, pathId: number, attrs: InternedAttributes, receivedAt: number, readonly reason: string) {
+    super(peer, family, prefix, pathId, attrs, receivedAt);
   }
 
   override get rejected(): string | null {
     return this.reason;
   }
-}
-
-/**
- * The path object for an import decision: a Route when accepted (`reason` null), else a
- * RejectedRoute (which keeps its prefix text: it is in no destination).
- */
-export function importedRoute(peer: RibPeer, family: Family, prefix: Destination | string, pathId: number, attrs: InternedAttributes, receivedAt: number, reason: string | null): Route {
-  return reason === null ? new Route(peer, family, prefix, pathId, attrs, receivedAt) : new RejectedRoute(peer, family, prefix, pathId, attrs, receivedAt, reason);
 }

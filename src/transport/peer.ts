@@ -385,7 +385,7 @@ export class PeerConnection {
       case 'negotiated': {
         const io = this.conns.get(a.conn);
         if (!io) return;
-        // IPv4 NLRI as numbers: the RIB keys IPv4 destinations by number (src/rib/destination-table.ts).
+        // IPv4 NLRI as numbers: the RIB keys IPv4 destinations by number (src/rib/destination.ts).
         io.rx = { ...a.session.rxContext, numericIpv4: true };
         io.tx = a.session.txContext;
         io.framer.setMaxLength(maxMessageLength(io.rx)); // RFC 8654 §4

@@ -11,7 +11,7 @@
 //   +---------------------------+
 //
 // Decoding is the codec's hot loop: direct byte indexing, string building from immutable lookup
-// tables, one object per prefix and nothing else.
+// tables (or no string: CodecContext.numericIpv4), one object per prefix and nothing else.
 import { WireError, encodeError } from './errors';
 import type { Nlri } from './types';
 import { DEC, DOT, u32 } from './reader';
@@ -42,14 +42,18 @@ function syntaxError(field: NlriField, at: number, why: string): WireError {
 }
 
 /**
- * The text of an IPv4 prefix given as a signed 32-bit network address and a length, as one flat
- * string: V8 keeps a concatenation of 13 or more characters as a rope (ConsString) and, when the
- * text becomes a Map key, makes a flat copy and keeps both; toLowerCase() flattens and, when
- * nothing changes (digits, dots and "/"), returns the flat string itself.
+ * Prefix text as one flat string. Text built by concatenation is, from 13 characters on, a rope
+ * (V8 ConsString); on its first use as a Map key V8 makes a flat copy and keeps BOTH alive through
+ * the rope, ~30 bytes more per stored prefix. toLowerCase() flattens and, when nothing changes
+ * (prefix text is digits, dots, "/", ":" and lowercase hex), returns the flat string itself.
  */
+export function flatPrefixText(text: string): string {
+  return text.length < 13 ? text : text.toLowerCase();
+}
+
+/** The text of an IPv4 prefix given as a signed 32-bit network address and a length (flat). */
 export function ipv4PrefixText(address: number, length: number): string {
-  const s = DOT[address >>> 24] + DOT[(address >>> 16) & 0xff] + DOT[(address >>> 8) & 0xff] + DEC[address & 0xff] + SLASH[length];
-  return s.length < 13 ? s : s.toLowerCase();
+  return flatPrefixText(DOT[address >>> 24] + DOT[(address >>> 16) & 0xff] + DOT[(address >>> 8) & 0xff] + DEC[address & 0xff] + SLASH[length]);
 }
 
 /**
@@ -97,29 +101,20 @@ export function decodeIpv4Prefixes(
     p++;
     if (p + n > end) throw syntaxError(field, p - 1, `prefix of length ${len} runs past the field`);
     const m = LAST_MASK[len & 7];
-    if (numeric) {
-      let address = 0;
-      switch (n) {
-        case 0: break;
-        case 1: address = (b[p] & m) << 24; break;
-        case 2: address = (b[p] << 24) | ((b[p + 1] & m) << 16); break;
-        case 3: address = (b[p] << 24) | (b[p + 1] << 16) | ((b[p + 2] & m) << 8); break;
-        default: address = (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | (b[p + 3] & m); break;
-      }
-      p += n;
-      out.push(pathId < 0 ? new Ipv4Nlri(address, len) : new Ipv4Nlri(address, len, pathId));
-      continue;
-    }
-    let s: string;
+    let address = 0;
     switch (n) {
-      case 0: s = '0.0.0.0'; break;
-      case 1: s = DOT[b[p] & m] + '0.0.0'; break;
-      case 2: s = DOT[b[p]] + DOT[b[p + 1] & m] + '0.0'; break;
-      case 3: s = DOT[b[p]] + DOT[b[p + 1]] + DOT[b[p + 2] & m] + '0'; break;
-      default: s = DOT[b[p]] + DOT[b[p + 1]] + DOT[b[p + 2]] + DEC[b[p + 3] & m]; break;
+      case 0: break;
+      case 1: address = (b[p] & m) << 24; break;
+      case 2: address = (b[p] << 24) | ((b[p + 1] & m) << 16); break;
+      case 3: address = (b[p] << 24) | (b[p + 1] << 16) | ((b[p + 2] & m) << 8); break;
+      default: address = (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | (b[p + 3] & m); break;
     }
     p += n;
-    out.push(pathId < 0 ? { prefix: s + SLASH[len] } : { prefix: s + SLASH[len], pathId });
+    if (numeric) out.push(pathId < 0 ? new Ipv4Nlri(address, len) : new Ipv4Nlri(address, len, pathId));
+    else {
+      const prefix = ipv4PrefixText(address, len);
+      out.push(pathId < 0 ? { prefix } : { prefix, pathId });
+    }
   }
 }
 

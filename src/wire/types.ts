@@ -245,8 +245,8 @@ export interface CodecContext {
   /** RFC 8654: messages may be up to 65535 octets. */
   extendedMessage: boolean;
   /**
-   * Decode IPv4 NLRI (withdrawn routes, NLRI field, IPv4 MP_REACH/MP_UNREACH) as Ipv4Nlri
-   * records: numbers, the text made when read. The speaker's receive path sets it.
+   * Decode the UPDATE's own IPv4 NLRI (withdrawn routes and NLRI field; not MP_REACH/MP_UNREACH)
+   * as Ipv4Nlri records: numbers, the text made when read. The speaker's receive path sets it.
    */
   numericIpv4?: boolean;
 }

@@ -42,6 +42,7 @@ function rawOpen(n: number): OpenMessage {
 async function rawPeer(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<RawPeer> {
   const p: RawPeer = { n, port: 0, conn: { port: 0, sock: null }, rib: new Map(), updates: 0, endOfRib: false };
   p.conn = await answeringPeer(addr(n), rawOpen(n), servers, sockets, (m) => {
+    if (m.type !== 'update') return;
     p.updates++;
     if (endOfRibFamily(m) !== null) p.endOfRib = true;
     for (const w of m.withdrawn) p.rib.delete(w.prefix);

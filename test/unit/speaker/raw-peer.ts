@@ -2,7 +2,7 @@
 // every message each accepted connection receives; the test writes the peer's side by hand.
 import * as net from 'net';
 import { Framer, decodeMessage, encodeMessage, codecContext } from '../../../src/wire';
-import type { BgpMessage, OpenMessage, UpdateMessage } from '../../../src/wire/types';
+import type { BgpMessage, OpenMessage } from '../../../src/wire/types';
 
 export interface RawConn { sock: net.Socket; got: BgpMessage[] }
 export interface RawPeer { port: number; conns: RawConn[] }
@@ -22,7 +22,7 @@ export function rawPeer(address: string, servers: net.Server[], sockets: net.Soc
   return new Promise((resolve) => server.listen(0, address, () => resolve({ port: (server.address() as net.AddressInfo).port, conns })));
 }
 
-/** A passive peer that answers the speaker's OPEN by itself; the test sees each UPDATE it gets. */
+/** A passive peer that answers the speaker's OPEN by itself; the test sees every later message. */
 export interface AnsweringPeer {
   port: number;
   /** The accepted connection (null until the speaker connects). */
@@ -31,9 +31,10 @@ export interface AnsweringPeer {
 
 /**
  * Listens on `address`; on the speaker's OPEN answers with `open` and a KEEPALIVE (the session
- * comes up), then hands every UPDATE to `onUpdate`. Servers and sockets are pushed for cleanup.
+ * comes up), then hands every other message it receives to `onMessage`, with the connection to
+ * answer on. Servers and sockets are pushed for cleanup.
  */
-export function answeringPeer(address: string, open: OpenMessage, servers: net.Server[], sockets: net.Socket[], onUpdate: (m: UpdateMessage) => void): Promise<AnsweringPeer> {
+export function answeringPeer(address: string, open: OpenMessage, servers: net.Server[], sockets: net.Socket[], onMessage: (m: BgpMessage, sock: net.Socket) => void): Promise<AnsweringPeer> {
   const p: AnsweringPeer = { port: 0, sock: null };
   const server = net.createServer((sock) => {
     p.sock = sock;
@@ -44,7 +45,7 @@ export function answeringPeer(address: string, open: OpenMessage, servers: net.S
       for (const f of framer.push(d)) {
         const m = decodeMessage(f, codecContext());
         if (m.type === 'open') sock.write(Buffer.concat([encodeMessage(open, codecContext()), encodeMessage({ type: 'keepalive' }, codecContext())]));
-        if (m.type === 'update') onUpdate(m);
+        else onMessage(m, sock);
       }
     });
   });

@@ -9,11 +9,12 @@ import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PeerConfig, RouteChange, SpeakerConfig } from '../../../src/speaker';
 import type { NextHopResolution } from '../../../src/rib/decision';
-import { codecContext, decodeMessage, encodeMessage, Framer } from '../../../src/wire';
+import { codecContext, encodeMessage } from '../../../src/wire';
 import type { OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
 import { speakerTestResources } from './resources';
+import { answeringPeer } from './raw-peer';
 
 const AS = 64512;
 const addr = (n: number): string => `127.78.41.${n}`;
@@ -26,7 +27,6 @@ interface Tor {
   n: number;
   asn: number;
   port: number;
-  sock: net.Socket | null;
   established: boolean;
 }
 
@@ -44,31 +44,18 @@ function torAnnouncement(t: Tor): UpdateMessage {
   };
 }
 
-/** A passive ToR: answers OPEN, and once it has our End-of-RIB announces PREFIX and its own. */
-function startTor(n: number, asn: number, servers: net.Server[], sockets: net.Socket[]): Promise<Tor> {
-  const t: Tor = { n, asn, port: 0, sock: null, established: false };
+/** A passive ToR: answers OPEN, and once the session is up announces PREFIX and End-of-RIB. */
+async function startTor(n: number, asn: number, servers: net.Server[], sockets: net.Socket[]): Promise<Tor> {
+  const t: Tor = { n, asn, port: 0, established: false };
   const ctx = codecContext();
-  const server = net.createServer((sock) => {
-    t.sock = sock;
-    sockets.push(sock);
-    const framer = new Framer();
-    sock.on('error', () => { /* reset by the speaker at the end */ });
-    sock.on('data', (d: Buffer) => {
-      for (const f of framer.push(d)) {
-        const m = decodeMessage(f, ctx);
-        if (m.type === 'open') sock.write(Buffer.concat([encodeMessage(torOpen(t), ctx), encodeMessage({ type: 'keepalive' }, ctx)]));
-        if (m.type === 'keepalive' && !t.established) {
-          t.established = true;
-          sock.write(Buffer.concat([encodeMessage(torAnnouncement(t), ctx), encodeMessage(endOfRib('ipv4-unicast'), ctx)]));
-        }
-      }
-    });
+  const conn = await answeringPeer(addr(n), torOpen(t), servers, sockets, (m, sock) => {
+    if (m.type === 'keepalive' && !t.established) {
+      t.established = true;
+      sock.write(Buffer.concat([encodeMessage(torAnnouncement(t), ctx), encodeMessage(endOfRib('ipv4-unicast'), ctx)]));
+    }
   });
-  servers.push(server);
-  return new Promise((resolve) => server.listen(0, addr(n), () => {
-    t.port = (server.address() as net.AddressInfo).port;
-    resolve(t);
-  }));
+  t.port = conn.port;
+  return t;
 }
 
 function speakerConfig(resolveNextHop: SpeakerConfig['resolveNextHop']): SpeakerConfig {

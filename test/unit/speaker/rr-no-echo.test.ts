@@ -42,6 +42,7 @@ function clientOpen(n: number): OpenMessage {
 async function client(n: number, servers: net.Server[], sockets: net.Socket[]): Promise<Client> {
   const c: Client = { n, port: 0, conn: { port: 0, sock: null }, rib: new Map(), announced: [], endOfRib: false };
   c.conn = await answeringPeer(addr(n), clientOpen(n), servers, sockets, (m) => {
+    if (m.type !== 'update') return;
     if (endOfRibFamily(m) !== null) c.endOfRib = true;
     for (const w of m.withdrawn) c.rib.delete(w.prefix);
     for (const a of m.nlri) {
