@@ -5,7 +5,8 @@
 //
 //   node <build>/bench/rib/rib.bench.js [--passes 5]        the three standard scenarios
 //   node <build>/bench/rib/rib.bench.js --peers 10 [--prefixes 100000] [--attr-sets 10]
-//        [--export] [--round 16] [--passes 5] [--json]        one scenario
+//        [--export] [--round 16] [--numeric] [--passes 5] [--json]        one scenario
+// --numeric decodes IPv4 NLRI as numbers, as the speaker does once a session is up.
 // Time is wall clock and process CPU (user + system, GC threads included); the machine is shared,
 // so CPU time is the steadier figure. Heap is heapUsed after a full GC, minus the same before.
 import * as os from 'os';
@@ -27,10 +28,12 @@ interface Options {
   exportGroup: boolean;
   /** UPDATEs per processing round (a socket read's worth). */
   round: number;
+  /** Decode IPv4 NLRI as numbers, as the speaker does after negotiation (CodecContext.numericIpv4). */
+  numeric: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { single: false, json: false, peers: 1, prefixes: 100_000, passes: 5, attrSets: 10, exportGroup: false, round: 16 };
+  const o: Options = { single: false, json: false, peers: 1, prefixes: 100_000, passes: 5, attrSets: 10, exportGroup: false, round: 16, numeric: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (): number => {
@@ -48,6 +51,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--passes') o.passes = num();
     else if (a === '--attr-sets') o.attrSets = num();
     else if (a === '--round') o.round = num();
+    else if (a === '--numeric') o.numeric = true;
     else if (a === '--export') {
       o.exportGroup = true;
       o.single = true;
@@ -114,7 +118,7 @@ function onePass(streams: Buffer[][], o: Options): { ms: number; cpuMs: number; 
     }, { families: ['ipv4-unicast'], as4: true, addPath: new Set(), extendedMessage: false });
     outMessages += g.toNew.length;
   }
-  const ctx = codecContext();
+  const ctx = o.numeric ? { ...codecContext(), numericIpv4: true } : codecContext();
   let messages = 0;
   // Peers' streams interleave message by message, as sessions read concurrently would.
   const longest = Math.max(...streams.map((s) => s.length));

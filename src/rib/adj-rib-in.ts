@@ -333,7 +333,10 @@ export class AdjRibIn {
     const cur = reason === null ? route : null;
     if (prev || cur) {
       this.notify(t, d!, prev, cur);
-      result.changedDestinations.push(d!);
+      // V8 (Node 20) calls its Array push builtin at this site instead of inlining it; an indexed
+      // append stays inline (~7% fewer instructions per learned route, bench/README.md "Session 5").
+      const changed = result.changedDestinations;
+      changed[changed.length] = d!;
     }
   }
 

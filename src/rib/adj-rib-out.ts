@@ -229,12 +229,23 @@ export class UpdateGroup {
 
   /** `where`: the prefix, as text or as its Loc-RIB destination (text made only when needed). */
   private want(family: Family, where: Destination | string, best: Route | null): void {
-    if (!this.tx.families.includes(family)) return;
+    const p = this.pendingOf(family);
+    if (p !== null) this.wantIn(family, p, where, best);
+  }
+
+  /** The queue of a family the members receive (made when missing), or null for one they do not. */
+  private pendingOf(family: Family): Map<string, InternedAttributes | null> | null {
+    if (!this.tx.families.includes(family)) return null;
     let p = this.pending.get(family);
     if (!p) {
       p = new Map();
       this.pending.set(family, p);
     }
+    return p;
+  }
+
+  /** want() with the family's queue already found. */
+  private wantIn(family: Family, p: Map<string, InternedAttributes | null>, where: Destination | string, best: Route | null): void {
     if (best === null) {
       this.wantWithdrawn(family, p, where);
       return;
@@ -266,7 +277,16 @@ export class UpdateGroup {
 
   /** Queues Loc-RIB changes; nothing is computed for members until flush(). */
   routesChanged(changes: readonly LocRibChange[]): void {
-    for (const c of changes) this.want(c.family, c.destination, c.best);
+    // The family's queue is looked up once per run of one family (a round is nearly always one).
+    let family: Family | null = null;
+    let p: Map<string, InternedAttributes | null> | null = null;
+    for (const c of changes) {
+      if (c.family !== family) {
+        family = c.family;
+        p = this.pendingOf(family);
+      }
+      if (p !== null) this.wantIn(family, p, c.destination, c.best);
+    }
   }
 
   routeChanged(c: LocRibChange): void {

@@ -4,7 +4,7 @@
 // 'local' paths. Pure: the speaker calls process() once per round of its event queue; time and
 // next-hop reachability are passed in.
 import type { Family, PathAttributes } from '../wire/types';
-import { AttributeStore } from './attributes';
+import { AttributeStore, type InternedAttributes } from './attributes';
 import type { RouteSink } from './adj-rib-in';
 import { decide, ineligibility, multipathNextHops, type Decision, type DecisionConfig, type DecisionReason, type DecisionTrace, type NextHopResolution, type NextHopResolver } from './decision';
 import { Destination, DestinationTable, NO_ELIGIBLE_PATH, ONLY_PATH, reasonCode } from './destination';
@@ -141,7 +141,8 @@ export class LocRib implements RouteSink {
   private markDirty(d: Destination): void {
     if (!d.dirty) {
       d.dirty = true;
-      this.dirty.push(d);
+      const dirty = this.dirty;
+      dirty[dirty.length] = d; // indexed append, as in process()
     }
   }
 
@@ -223,8 +224,16 @@ export class LocRib implements RouteSink {
     const cfg = this.decisionConfig;
     let countFamily: Family = '';
     let countDelta = 0;
+    // Eligibility depends on the path's peer, attributes and family only (RFC 4271 §9.1.2: AS
+    // loop, next-hop resolution, cached for the round): a full table shares a few attribute
+    // records, so the last answer is kept for the next path with the same three.
+    let lastAttrs: InternedAttributes | null = null;
+    let lastPeer: RibPeer | null = null;
+    let lastFamily: Family = '';
+    let lastEligible = false;
     for (const d of this.dirty) {
-      if (deferred && deferred(d.family)) {
+      const family = d.family;
+      if (deferred && deferred(family)) {
         keep.push(d);
         continue;
       }
@@ -233,7 +242,13 @@ export class LocRib implements RouteSink {
       const only = d.first;
       if (only !== null && d.more === null) {
         // The common case, without building a Decision.
-        const eligible = ineligibility(only, cfg) === null;
+        if (only.attrs !== lastAttrs || only.peer !== lastPeer || family !== lastFamily) {
+          lastAttrs = only.attrs;
+          lastPeer = only.peer;
+          lastFamily = family;
+          lastEligible = ineligibility(only, cfg) === null;
+        }
+        const eligible = lastEligible;
         d.best = eligible ? only : null;
         d.decided(eligible ? ONLY_PATH : NO_ELIGIBLE_PATH);
         d.multipathSet = null;
@@ -242,13 +257,13 @@ export class LocRib implements RouteSink {
         d.best = decision.best;
         d.decided(reasonCode(decision.reason));
         d.multipathSet = decision.multipath.length > 1 ? decision.multipath : null;
-        if (only === null) this.tables.get(d.family)?.delete(d);
+        if (only === null) this.tables.get(family)?.delete(d);
       }
       if ((before === null) !== (d.best === null)) {
         // Counted per run of one family (a round is nearly always one family): no Map per change.
-        if (d.family !== countFamily) {
+        if (family !== countFamily) {
           if (countDelta !== 0) this.bestCounts.set(countFamily, (this.bestCounts.get(countFamily) ?? 0) + countDelta);
-          countFamily = d.family;
+          countFamily = family;
           countDelta = 0;
         }
         countDelta += d.best === null ? -1 : 1;
@@ -258,7 +273,9 @@ export class LocRib implements RouteSink {
         ? beforeSet === after
         : beforeSet.length === after.length && beforeSet.every((r, i) => r === after[i]);
       if (before === d.best && sameSet) continue;
-      changes.push(new LocRibChange(d.family, d, d.best, before, d.reason, after, beforeSet));
+      // V8 (Node 20) calls its Array push builtin at this site instead of inlining it; an indexed
+      // append stays inline (~7% fewer instructions per learned route, bench/README.md "Session 5").
+      changes[changes.length] = new LocRibChange(family, d, d.best, before, d.reason, after, beforeSet);
     }
     if (countDelta !== 0) this.bestCounts.set(countFamily, (this.bestCounts.get(countFamily) ?? 0) + countDelta);
     this.dirty = keep;

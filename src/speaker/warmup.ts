@@ -15,6 +15,15 @@
 // learn a full table from one peer (decode, import, Adj-RIB-In, decision), so every speaker
 // warms up, once per process (JIT state is per process). Afterwards one full garbage collection
 // returns the workload's heap at once, instead of V8 keeping it until its memory reducer runs.
+//
+// What the warm-up must not leave out, or the first real UPDATEs run interpreted again (seen with
+// --trace-deopt in bench/speaker's learn: hot functions recompiled mid-table):
+// - every import and export branch a node's peers take: cluster peers (pool-checked), external
+//   peers with accept-all import (a ToR, iBGP or eBGP), a group that refuses a peer's routes by
+//   split horizon (RFC 4271 §9.2) and one that exports them with next-hop self and AS prepend;
+// - the scratch RIBs themselves: optimized code holds weak references to the hidden classes and
+//   closures it was compiled against, and V8 discards that code when they die ("weak objects"
+//   deoptimization). warmUpOnce keeps the emptied RIBs (a few KiB) for the life of the process.
 import { performance } from 'perf_hooks';
 import { collectGarbage } from '../lib/gc';
 import { Framer, decodeMessage, encodeMessage } from '../wire';
@@ -43,9 +52,18 @@ export interface WarmUpResult {
   routes: number;
   /** UPDATEs the scratch update groups produced and encoded. */
   messagesOut: number;
+  /** Announced routes import policy rejected: 0 when every synthetic route took the accept path. */
+  rejected: number;
 }
 
 let processWarm = false;
+/** The scratch RIBs of this process's warm-up, emptied and kept alive (see the header). */
+let keptScratchRibs: readonly Rib[] = [];
+
+/** The emptied scratch RIBs warmUpOnce keeps alive ([] before it ran). */
+export function keptWarmUpRibs(): readonly Rib[] {
+  return keptScratchRibs;
+}
 
 /** True once a warm-up ran in this process (see warmUpOnce). */
 export function processWarmedUp(): boolean {
@@ -60,15 +78,33 @@ export function warmUpOnce(config: SpeakerConfig, opts: WarmUpOptions = {}): War
   if (processWarm) return null;
   processWarm = true;
   const t0 = performance.now();
-  const r = warmUpReflection(config, opts);
+  const { result, ribs } = runWarmUp(config, opts);
+  keptScratchRibs = ribs;
   collectGarbage();
-  return { ...r, ms: performance.now() - t0 };
+  return { ...result, ms: performance.now() - t0 };
 }
 
 /** RFC 5737 TEST-NET-1: addresses of the synthetic peers; nothing is ever sent to them. */
 const PEER_NET = '192.0.2.';
 /** The scratch RIBs' pool, which the synthetic prefixes lie in. */
 const POOL = '10.0.0.0/8';
+/** RFC 5398 documentation AS numbers, for the synthetic eBGP peer (one that is not ours). */
+const EBGP_AS = [64496, 64497];
+
+/**
+ * The synthetic peers, in turn: two route-reflector clients (cluster import rule), an internal
+ * external-type peer (accept-all import; the group of iBGP non-clients refuses what it learned
+ * from one, RFC 4456 §6) and an eBGP peer (accept-all; export with next-hop self and AS prepend).
+ */
+function syntheticPeer(i: number, localAs: number): PeerConfig {
+  const address = `${PEER_NET}${i + 1}`;
+  const name = `warm-up-${i}`;
+  switch (i % 4) {
+    case 2: return { name, address, peerAs: localAs, type: 'external' };
+    case 3: return { name, address, peerAs: EBGP_AS[0] === localAs ? EBGP_AS[1] : EBGP_AS[0], type: 'external' };
+    default: return { name, address, peerAs: localAs, type: 'rr-client' };
+  }
+}
 
 /**
  * Runs the warm-up synchronously (~0.15 s in a fresh process, ~0.3 s of CPU with V8's compiler
@@ -77,6 +113,11 @@ const POOL = '10.0.0.0/8';
  * for its real clients.
  */
 export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}): WarmUpResult {
+  return runWarmUp(config, opts).result;
+}
+
+/** warmUpReflection, also handing back its (emptied) scratch RIBs. */
+function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUpResult; ribs: Rib[] } {
   const t0 = performance.now();
   const peerCount = Math.max(2, Math.min(opts.peers ?? 4, 16));
   const perPeer = Math.max(1, Math.min(opts.prefixesPerPeer ?? 1000, 4096));
@@ -100,7 +141,7 @@ export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}
   const peers: PeerConfig[] = [];
   const ribOf = (i: number): Rib => ribs[i % ribs.length];
   for (let i = 0; i < peerCount; i++) {
-    const cfg: PeerConfig = { name: `warm-up-${i}`, address: `${PEER_NET}${i + 1}`, peerAs: s.localAs, type: 'rr-client' };
+    const cfg = syntheticPeer(i, s.localAs);
     peers.push(cfg);
     const rib = ribOf(i);
     rib.addPeer(ribPeer(ribPeerInit(s, cfg)), importRule(cfg));
@@ -116,6 +157,7 @@ export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}
     return out;
   };
   let routes = 0;
+  let rejected = 0;
   let messagesOut = 0;
   const framer = new Framer();
   const receive = (rib: Rib, peer: string, msgs: readonly UpdateMessage[]): void => {
@@ -126,6 +168,7 @@ export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}
         if (u.type !== 'update') continue;
         const r = rib.receive(peer, u, performance.now());
         routes += r.announced + r.withdrawn;
+        rejected += r.rejected;
       }
     }
   };
@@ -148,10 +191,13 @@ export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}
       if (r === rounds) {
         receive(ribOf(i), cfg.name, packWithdrawals(IPV4_UNICAST, prefixes, pack));
       } else {
-        // A new LOCAL_PREF each round: every route is replaced (RFC 4271 §3.1 implicit withdraw).
-        // The attributes a BIRD or Calico client sends (ORIGIN, AS_PATH, NEXT_HOP, LOCAL_PREF), so
-        // V8 sees the decoded attribute objects with the shape real UPDATEs give them.
-        const attrs: PathAttributes = { origin: 0, asPath: [], nextHop: cfg.address, localPref: 100 + r };
+        // A new LOCAL_PREF (MED from the eBGP peer) each round: every route is replaced (RFC 4271
+        // §3.1 implicit withdraw). The attributes a BIRD or Calico client sends (ORIGIN, AS_PATH,
+        // NEXT_HOP, LOCAL_PREF), or a ToR (its AS first in the AS_PATH, RFC 4271 §5.1.2), so V8
+        // sees the decoded attribute objects with the shape real UPDATEs give them.
+        const attrs: PathAttributes = cfg.peerAs === s.localAs
+          ? { origin: 0, asPath: [], nextHop: cfg.address, localPref: 100 + r }
+          : { origin: 0, asPath: [{ type: 2, asns: [cfg.peerAs] }], nextHop: cfg.address, med: 100 + r };
         receive(ribOf(i), cfg.name, packAnnouncements(IPV4_UNICAST, attrs, prefixes, pack));
       }
       // A round per UPDATE, as the speaker runs them while a burst trickles in.
@@ -161,5 +207,5 @@ export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}
   }
   for (let i = 0; i < peerCount; i++) ribOf(i).removePeer(peers[i].name);
   processRound();
-  return { ms: performance.now() - t0, routes, messagesOut };
+  return { result: { ms: performance.now() - t0, routes, messagesOut, rejected }, ribs };
 }

@@ -110,7 +110,9 @@ export function decodeIpv4Prefixes(
       default: address = (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | (b[p + 3] & m); break;
     }
     p += n;
-    if (numeric) out.push(pathId < 0 ? new Ipv4Nlri(address, len) : new Ipv4Nlri(address, len, pathId));
+    // V8 (Node 20) calls its Array push builtin at this site instead of inlining it; an indexed
+    // append stays inline (~7% fewer instructions per learned route, bench/README.md "Session 5").
+    if (numeric) out[out.length] = pathId < 0 ? new Ipv4Nlri(address, len) : new Ipv4Nlri(address, len, pathId);
     else {
       const prefix = ipv4PrefixText(address, len);
       out.push(pathId < 0 ? { prefix } : { prefix, pathId });

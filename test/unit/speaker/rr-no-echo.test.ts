@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PeerConfig, SpeakerConfig } from '../../../src/speaker';
-import { processWarmedUp, warmUpOnce, warmUpReflection } from '../../../src/speaker/warmup';
+import { keptWarmUpRibs, processWarmedUp, warmUpOnce, warmUpReflection } from '../../../src/speaker/warmup';
 import { codecContext, encodeMessage } from '../../../src/wire';
 import type { Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
@@ -152,5 +152,21 @@ describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6
     if (first) expect(first.routes).to.equal(2 * 20 * 2);
     expect(processWarmedUp()).to.equal(true);
     expect(warmUpOnce(cfg)).to.equal(null);
+    // The scratch RIBs stay referenced (their hidden classes keep the compiled code), emptied.
+    const kept = keptWarmUpRibs();
+    expect(kept.length).to.equal(2);
+    for (const rib of kept) {
+      expect(rib.locRib.size()).to.equal(0);
+      expect(rib.peers()).to.deep.equal([]);
+    }
+  });
+
+  it('warmUpReflection also runs an accept-all iBGP peer (refused to its own group) and an eBGP peer', () => {
+    const r = warmUpReflection({ localAs: AS, routerId: rid(1), clusterId: rid(1), pools: [] }, { peers: 4, prefixesPerPeer: 20, rounds: 1 });
+    // 4 peers x 20 prefixes: 1 announce round + the withdrawal round.
+    expect(r.routes).to.equal(4 * 20 * 2);
+    // Every synthetic route takes the accept path (pool check, accept-all, eBGP AS_PATH checks).
+    expect(r.rejected).to.equal(0);
+    expect(r.messagesOut).to.be.greaterThan(0);
   });
 });
