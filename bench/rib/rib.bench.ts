@@ -118,7 +118,7 @@ function onePass(streams: Buffer[][], o: Options): { ms: number; cpuMs: number; 
     }, { families: ['ipv4-unicast'], as4: true, addPath: new Set(), extendedMessage: false });
     outMessages += g.toNew.length;
   }
-  const ctx = o.numeric ? { ...codecContext(), numericIpv4: true } : codecContext();
+  const ctx = codecContext({ numericIpv4: o.numeric });
   let messages = 0;
   // Peers' streams interleave message by message, as sessions read concurrently would.
   const longest = Math.max(...streams.map((s) => s.length));

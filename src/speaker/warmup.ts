@@ -136,7 +136,7 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   // is a third (a call site compiled for exactly one closure would be deoptimized by the real one).
   const ribs = [0, 1].map(() => new Rib({ localAs: s.localAs, routerId: s.routerId, clusterId: s.clusterId, pools: s.pools }));
   const tx: GroupTx = { families: [IPV4_UNICAST], as4: true, addPath: new Set(), extendedMessage: false };
-  const ctx = { ...codecContext({ as4: true }), numericIpv4: true };
+  const ctx = codecContext({ as4: true, numericIpv4: true });
   const pack: PackContext = { as4: true, addPath: false, maxSize: MAX_MESSAGE_SIZE };
   const peers: PeerConfig[] = [];
   const ribOf = (i: number): Rib => ribs[i % ribs.length];

@@ -35,12 +35,13 @@ const NO_FAMILIES: ReadonlySet<Family> = new Set<Family>();
 /**
  * A codec context. Defaults: 4-octet AS numbers (RFC 6793) on, no ADD-PATH (RFC 7911), no extended
  * messages (RFC 8654) — what a session between two modern speakers has before anything else is
- * negotiated.
+ * negotiated — and IPv4 NLRI decoded as text unless `numericIpv4` is given.
  */
 export function codecContext(opts: Partial<CodecContext> = {}): CodecContext {
   return {
     as4: opts.as4 ?? true,
     addPath: opts.addPath ?? NO_FAMILIES,
     extendedMessage: opts.extendedMessage ?? false,
+    numericIpv4: opts.numericIpv4 ?? false,
   };
 }

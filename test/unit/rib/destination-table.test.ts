@@ -69,7 +69,7 @@ describe('rib/destination-table', () => {
     const rib = new Rib({ localAs: 65000, routerId: '10.0.0.100', pools: ['10.244.0.0/16'] });
     const p = peer('10.0.0.1');
     rib.addPeer(p, { kind: 'cluster', nodeAddresses: ['10.0.0.1'] });
-    rib.receive(p.id, decodeMessage(encodeMessage(v4Update(['10.244.1.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1' }), codecContext()), { ...codecContext(), numericIpv4: true }) as UpdateMessage, 0);
+    rib.receive(p.id, decodeMessage(encodeMessage(v4Update(['10.244.1.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1' }), codecContext()), codecContext({ numericIpv4: true })) as UpdateMessage, 0);
     rib.process();
     const d = rib.locRib.lookup('10.244.1.0/24')!;
     expect(JSON.parse(JSON.stringify(d.best))).to.deep.equal({ peer: '10.0.0.1', family: 'ipv4-unicast', prefix: '10.244.1.0/24', pathId: 0, nextHop: '10.0.0.1', stale: false, rejected: null });
@@ -86,7 +86,7 @@ describe('rib/destination-table', () => {
 
   it('decodes IPv4 NLRI as numbers with the same text, and encodes them back to the same bytes', () => {
     const text = codecContext();
-    const numeric = { ...codecContext(), numericIpv4: true };
+    const numeric = codecContext({ numericIpv4: true });
     fc.assert(fc.property(fc.array(ipv4Prefix, { maxLength: 30 }), fc.array(ipv4Prefix, { maxLength: 30 }), (nlri, withdrawn) => {
       const msg: UpdateMessage = { ...v4Update(nlri, { origin: 0, asPath: [], nextHop: '192.0.2.1' }, withdrawn) };
       if (nlri.length === 0) msg.attributes = {};
@@ -119,7 +119,7 @@ describe('rib/destination-table', () => {
       fc.record({ kind: fc.constant('end-of-rib' as const), from: fc.integer({ min: 0, max: 1 }) }),
     );
     const text = codecContext();
-    const numeric = { ...codecContext(), numericIpv4: true };
+    const numeric = codecContext({ numericIpv4: true });
     fc.assert(fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
       const ribs = [text, numeric].map((ctx) => {
         const rib = new Rib({ localAs: 65000, routerId: '10.0.0.100', pools: ['10.244.0.0/15'] });
