@@ -267,19 +267,119 @@ function ipv4Key(text: string): [number, number] | null {
   return [((packed - length) / 64) | 0, length];
 }
 
+/** Consecutive networks of one prefix length that share a block of an Ipv4LengthIndex. */
+const BLOCK_BITS = 4;
+const BLOCK_SLOTS = 1 << BLOCK_BITS;
+const SLOT_MASK = BLOCK_SLOTS - 1;
+
+/** A block of BLOCK_SLOTS consecutive networks (holes are undefined). */
+type Block = (Destination | undefined)[];
+
 /**
- * The destinations of one family, by prefix. IPv4 unicast keeps one Map per prefix length keyed
- * by the network address as a small integer (no string is built, hashed or kept per prefix);
- * every other family, and IPv4 text that is not canonical, is keyed by its text.
+ * The IPv4 destinations of one prefix length, by network number (the address's top `length`
+ * bits), in blocks of 16 consecutive networks: a Map from block number to the block, and the
+ * block last used kept at hand. A table arrives mostly in runs of neighbouring prefixes (a pod
+ * pool's blocks, a router's sorted table), and a run then costs one Map lookup per 16 prefixes
+ * whose block stays in cache, where a Map keyed by address paid a lookup, cache misses at 100k
+ * entries and a growth rehash per prefix (bench/README.md, "Session 6"). A block holding a
+ * single destination is that destination (no array), so a sparse table costs what a Map by
+ * address cost.
+ */
+class Ipv4LengthIndex {
+  private readonly blocks = new Map<number, Destination | Block>();
+  /** The block last found or made, and its number (-1: none). */
+  private lastKey = -1;
+  private last: Block | null = null;
+
+  constructor(private readonly length: number) {}
+
+  /** The network number of an address (signed 32-bit, host bits clear): 0 .. 2^length - 1. */
+  private network(address: number): number {
+    return this.length === 0 ? 0 : address >>> (32 - this.length);
+  }
+
+  private block(key: number): Destination | Block | undefined {
+    if (key === this.lastKey) return this.last!;
+    const b = this.blocks.get(key);
+    if (Array.isArray(b)) {
+      this.lastKey = key;
+      this.last = b;
+    }
+    return b;
+  }
+
+  get(address: number): Destination | undefined {
+    const n = this.network(address);
+    const b = this.block(n >>> BLOCK_BITS);
+    if (b === undefined) return undefined;
+    if (Array.isArray(b)) return b[n & SLOT_MASK];
+    return b.ipv4Address === address ? b : undefined;
+  }
+
+  /** Adds `d` (the caller found no destination at its address). */
+  add(address: number, d: Destination): void {
+    const n = this.network(address);
+    const key = n >>> BLOCK_BITS;
+    const b = this.block(key);
+    if (b === undefined) {
+      this.blocks.set(key, d);
+    } else if (Array.isArray(b)) {
+      b[n & SLOT_MASK] = d;
+    } else {
+      // A second destination in the block: the single one moves into an array.
+      const arr: Block = new Array<Destination | undefined>(BLOCK_SLOTS).fill(undefined);
+      arr[this.network(b.ipv4Address!) & SLOT_MASK] = b;
+      arr[n & SLOT_MASK] = d;
+      this.blocks.set(key, arr);
+      this.lastKey = key;
+      this.last = arr;
+    }
+  }
+
+  /** Removes `d` from `address`; false when another destination (or none) is there. */
+  delete(address: number, d: Destination): boolean {
+    const n = this.network(address);
+    const key = n >>> BLOCK_BITS;
+    const b = this.block(key);
+    if (b === undefined) return false;
+    if (!Array.isArray(b)) {
+      if (b !== d) return false;
+      this.blocks.delete(key);
+      return true;
+    }
+    const slot = n & SLOT_MASK;
+    if (b[slot] !== d) return false;
+    b[slot] = undefined;
+    for (let i = 0; i < BLOCK_SLOTS; i++) if (b[i] !== undefined) return true;
+    this.blocks.delete(key);
+    if (this.lastKey === key) {
+      this.lastKey = -1;
+      this.last = null;
+    }
+    return true;
+  }
+
+  *values(): IterableIterator<Destination> {
+    for (const b of this.blocks.values()) {
+      if (!Array.isArray(b)) yield b;
+      else for (let i = 0; i < BLOCK_SLOTS; i++) if (b[i] !== undefined) yield b[i]!;
+    }
+  }
+}
+
+/**
+ * The destinations of one family, by prefix. IPv4 unicast keeps one Ipv4LengthIndex per prefix
+ * length, keyed by network number (no string is built, hashed or kept per prefix); every other
+ * family, and IPv4 text that is not canonical, is keyed by its text.
  */
 export class DestinationTable {
   /** IPv4 unicast: index = prefix length (0..32), key = network address (signed 32-bit). */
-  private readonly byLength: Map<number, Destination>[] | null;
+  private readonly byLength: Ipv4LengthIndex[] | null;
   private readonly byText = new Map<string, Destination>();
   private count = 0;
 
   constructor(readonly family: Family) {
-    this.byLength = family === 'ipv4-unicast' ? Array.from({ length: 33 }, () => new Map<number, Destination>()) : null;
+    this.byLength = family === 'ipv4-unicast' ? Array.from({ length: 33 }, (_, length) => new Ipv4LengthIndex(length)) : null;
   }
 
   /** Number of destinations. */
@@ -327,7 +427,7 @@ export class DestinationTable {
   addIpv4(address: number, length: number): Destination {
     if (this.byLength === null) return this.obtain(ipv4PrefixText(address, length));
     const d = new Destination(this.family, address, length);
-    this.byLength[length].set(address, d);
+    this.byLength[length].add(address, d);
     this.count++;
     return d;
   }
@@ -348,9 +448,7 @@ export class DestinationTable {
   delete(d: Destination): boolean {
     const a = d.ipv4Address;
     if (a !== null && this.byLength !== null) {
-      const m = this.byLength[d.ipv4Length];
-      if (m.get(a) !== d) return false;
-      m.delete(a);
+      if (!this.byLength[d.ipv4Length].delete(a, d)) return false;
     } else {
       const text = d.prefix;
       if (this.byText.get(text) !== d) return false;

@@ -101,6 +101,49 @@ describe('rib/destination-table', () => {
     }), { numRuns: 200 });
   });
 
+  it('finds, adds and deletes like a Map by prefix, through runs of neighbouring prefixes, single and shared blocks', () => {
+    // Prefixes from a small set of neighbours (so blocks of 16 networks fill, empty and fill
+    // again), at every kind of length including /0, /1, /31 and /32, near addresses with the top
+    // bit set (negative as signed 32-bit); and prefixes from anywhere (single-destination blocks).
+    const text = (a: number, len: number): string => {
+      const m = len === 0 ? 0 : (a & (~0 << (32 - len))) >>> 0;
+      return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`;
+    };
+    const near: string[] = [];
+    for (const b of [0x0af40000, 0xfffffff0]) {
+      for (const len of [0, 1, 24, 31, 32]) for (let off = 0; off < 4; off++) near.push(text(b + (len === 0 ? 0 : off * 2 ** (32 - len)), len));
+    }
+    const prefixArb = fc.oneof({ arbitrary: fc.constantFrom(...new Set(near)), weight: 4 }, { arbitrary: ipv4Prefix, weight: 1 });
+    const op = fc.tuple(fc.constantFrom('add', 'add', 'delete', 'delete', 'get'), prefixArb);
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 40, maxLength: 300 }), (ops) => {
+        const t = new DestinationTable('ipv4-unicast');
+        const model = new Map<string, ReturnType<DestinationTable['obtain']>>();
+        for (const [kind, prefix] of ops) {
+          const [address, length] = numbersOf(prefix);
+          const found = t.getIpv4(address, length);
+          expect(found, `${kind} ${prefix}`).to.equal(model.get(prefix));
+          if (kind === 'add' && found === undefined) {
+            const d = t.addIpv4(address, length);
+            expect(d.prefix).to.equal(prefix);
+            model.set(prefix, d);
+          } else if (kind === 'delete' && found !== undefined) {
+            expect(t.delete(found)).to.equal(true);
+            expect(t.delete(found)).to.equal(false);
+            model.delete(prefix);
+          }
+          expect(t.size).to.equal(model.size);
+        }
+        for (const [prefix, d] of model) expect(t.get(prefix), prefix).to.equal(d);
+        const listed = [...t.values()];
+        expect(listed).to.have.length(model.size);
+        expect(new Set(listed).size).to.equal(model.size);
+        for (const d of model.values()) expect(listed.includes(d), d.prefix).to.equal(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('prints every address and length as canonical text', () => {
     fc.assert(fc.property(ipv4Prefix, (prefix) => {
       const [address, length] = numbersOf(prefix);
