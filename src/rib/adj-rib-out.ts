@@ -70,7 +70,10 @@ export class UpdateGroup {
   readonly members = new Set<string>();
   /** Adj-RIB-Out: per family, prefix → attributes last sent. */
   private readonly sent = new Map<Family, Map<string, InternedAttributes>>();
-  /** Changes since the last flush: prefix → attributes wanted (null: not advertised). */
+  /**
+   * Changes since the last flush: prefix → attributes wanted (null: not advertised), one queue
+   * per family the members receive, made with the group (`tx` is fixed).
+   */
   private readonly pending = new Map<Family, Map<string, InternedAttributes | null>>();
   /** Outgoing attribute sets, interned so equal sets are grouped into shared UPDATEs. */
   private readonly store = new AttributeStore();
@@ -92,7 +95,12 @@ export class UpdateGroup {
   /** Packed full tables per family, valid until the Adj-RIB-Out changes. */
   private readonly tableCache = new Map<Family, UpdateMessage[]>();
   private readonly refusedByReason = new Map<string, number>();
-  private refusalRun: string | null = null;
+  /**
+   * The reason of the current run of refusals ('' with a length of 0: no run). A string from the
+   * start, never null: the compiled count() compares strings, and a new group's null would throw
+   * that code away at its first refusal (V8 deopt "wrong instance type", seen mid-table).
+   */
+  private refusalRun = '';
   private refusalRunLength = 0;
   /**
    * The one peer whose routes were exported with an outgoing attribute set, or null once routes
@@ -105,6 +113,10 @@ export class UpdateGroup {
   constructor(readonly key: string, readonly profile: ExportProfile, readonly tx: GroupTx, options: UpdateGroupOptions = {}) {
     this.filter = profile.exportPrefixes ? new PrefixSet(profile.exportPrefixes, 'exportPrefixes') : null;
     this.sizer = options.sizer ?? pathAttributesSize;
+    // Made here, not on a family's first change: that `new Map()` would run only before V8 keeps
+    // type feedback for the function, and the compiled change loop (routesChanged) would then be
+    // thrown away at the first change of a new group, mid-table (seen with --trace-deopt).
+    for (const family of tx.families) this.pending.set(family, new Map());
   }
 
   packContext(family: Family): PackContext {
@@ -136,7 +148,7 @@ export class UpdateGroup {
    * counted in a number and added to the Map when the reason changes or the Map is read.
    */
   private count(reason: string): void {
-    if (reason === this.refusalRun) {
+    if (reason === this.refusalRun && this.refusalRunLength > 0) {
       this.refusalRunLength++;
       return;
     }
@@ -147,9 +159,9 @@ export class UpdateGroup {
 
   private endRefusalRun(): void {
     const r = this.refusalRun;
-    if (r === null) return;
+    if (this.refusalRunLength === 0) return;
     this.refusedByReason.set(r, (this.refusedByReason.get(r) ?? 0) + this.refusalRunLength);
-    this.refusalRun = null;
+    this.refusalRun = '';
     this.refusalRunLength = 0;
   }
 
@@ -233,15 +245,9 @@ export class UpdateGroup {
     if (p !== null) this.wantIn(family, p, where, best);
   }
 
-  /** The queue of a family the members receive (made when missing), or null for one they do not. */
+  /** The queue of a family the members receive, or null for one they do not. */
   private pendingOf(family: Family): Map<string, InternedAttributes | null> | null {
-    if (!this.tx.families.includes(family)) return null;
-    let p = this.pending.get(family);
-    if (!p) {
-      p = new Map();
-      this.pending.set(family, p);
-    }
-    return p;
+    return this.pending.get(family) ?? null;
   }
 
   /** want() with the family's queue already found. */

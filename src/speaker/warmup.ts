@@ -32,7 +32,7 @@ import type { PathAttributes, UpdateMessage } from '../wire/types';
 import { Rib } from '../rib/rib';
 import { ribPeer } from '../rib/route';
 import { MAX_MESSAGE_SIZE, packAnnouncements, packWithdrawals, type PackContext } from '../rib/packing';
-import type { GroupTx } from '../rib/adj-rib-out';
+import type { GroupTx, UpdateGroup } from '../rib/adj-rib-out';
 import { exportProfile, importRule, ribPeerInit } from './config';
 import type { PeerConfig, SpeakerConfig } from './types';
 
@@ -54,15 +54,24 @@ export interface WarmUpResult {
   messagesOut: number;
   /** Announced routes import policy rejected: 0 when every synthetic route took the accept path. */
   rejected: number;
+  /** Best paths the scratch update groups did not send, by reason (split horizon: RFC 4456 §6). */
+  refused: Record<string, number>;
 }
 
 let processWarm = false;
-/** The scratch RIBs of this process's warm-up, emptied and kept alive (see the header). */
-let keptScratchRibs: readonly Rib[] = [];
+/**
+ * What this process's warm-up keeps alive: its scratch RIBs, emptied (see the header), and one
+ * of each kind of object that lives only for a moment on the receive path (a decoded Ipv4Nlri).
+ * The hidden class V8 builds for such an object is held only by its instances; when the last one
+ * dies, every function compiled against it is thrown away ("weak objects" deopts of the decoder,
+ * Adj-RIB-In put/find/withdraw and the encoder, seen with --trace-deopt after the warm-up's full
+ * GC) and compiled again in the middle of the first table.
+ */
+let kept: { ribs: readonly Rib[]; samples: readonly unknown[] } = { ribs: [], samples: [] };
 
 /** The emptied scratch RIBs warmUpOnce keeps alive ([] before it ran). */
 export function keptWarmUpRibs(): readonly Rib[] {
-  return keptScratchRibs;
+  return kept.ribs;
 }
 
 /** True once a warm-up ran in this process (see warmUpOnce). */
@@ -78,8 +87,8 @@ export function warmUpOnce(config: SpeakerConfig, opts: WarmUpOptions = {}): War
   if (processWarm) return null;
   processWarm = true;
   const t0 = performance.now();
-  const { result, ribs } = runWarmUp(config, opts);
-  keptScratchRibs = ribs;
+  const { result, ribs, samples } = runWarmUp(config, opts);
+  kept = { ribs, samples };
   collectGarbage();
   return { ...result, ms: performance.now() - t0 };
 }
@@ -116,8 +125,8 @@ export function warmUpReflection(config: SpeakerConfig, opts: WarmUpOptions = {}
   return runWarmUp(config, opts).result;
 }
 
-/** warmUpReflection, also handing back its (emptied) scratch RIBs. */
-function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUpResult; ribs: Rib[] } {
+/** warmUpReflection, also handing back its (emptied) scratch RIBs and the samples to keep. */
+function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUpResult; ribs: Rib[]; samples: unknown[] } {
   const t0 = performance.now();
   const peerCount = Math.max(2, Math.min(opts.peers ?? 4, 16));
   const perPeer = Math.max(1, Math.min(opts.prefixesPerPeer ?? 1000, 4096));
@@ -160,21 +169,30 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   let rejected = 0;
   let messagesOut = 0;
   const framer = new Framer();
+  const samples: unknown[] = [];
   const receive = (rib: Rib, peer: string, msgs: readonly UpdateMessage[]): void => {
     for (const m of msgs) {
       // The wire bytes as a peer sends them, framed and decoded as PeerConnection does.
       for (const frame of framer.push(encodeMessage(m, ctx))) {
         const u = decodeMessage(frame, ctx);
         if (u.type !== 'update') continue;
+        if (samples.length === 0 && u.nlri.length > 0) samples.push(u.nlri[0]);
         const r = rib.receive(peer, u, performance.now());
         routes += r.announced + r.withdrawn;
         rejected += r.rejected;
       }
     }
   };
+  /** Each scratch group's refusal counters as last read (a group leaves with its last peer). */
+  const refusedBy = new Map<UpdateGroup, ReadonlyMap<string, number>>();
   const processRound = (): void => {
     for (const rib of ribs) {
       const { outputs } = rib.process();
+      // Each group's refusal counters are read, as a metrics scrape reads them: that ends the
+      // group's run of refusals, so the next refusal takes the path that starts a run, which a
+      // new group's first refusal takes; without type feedback there, V8 threw the compiled
+      // change loop away at the real table's first refusal (seen with --trace-deopt).
+      for (const g of rib.updateGroups()) refusedBy.set(g, new Map(g.refused));
       for (const o of outputs) {
         for (const m of o.messages) {
           encodeMessage(m, o.group.codecContext());
@@ -207,5 +225,7 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   }
   for (let i = 0; i < peerCount; i++) ribOf(i).removePeer(peers[i].name);
   processRound();
-  return { result: { ms: performance.now() - t0, routes, messagesOut, rejected }, ribs };
+  const refused: Record<string, number> = {};
+  for (const counts of refusedBy.values()) for (const [reason, n] of counts) refused[reason] = (refused[reason] ?? 0) + n;
+  return { result: { ms: performance.now() - t0, routes, messagesOut, rejected, refused }, ribs, samples };
 }

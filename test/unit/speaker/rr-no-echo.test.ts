@@ -12,6 +12,7 @@ import { codecContext, encodeMessage } from '../../../src/wire';
 import type { Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
 import { waitFor } from '../../helpers/lab';
+import { ExportRefusal } from '../../../src/policy/export';
 import { speakerTestResources } from './resources';
 import { answeringPeer, type AnsweringPeer } from './raw-peer';
 
@@ -168,5 +169,8 @@ describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6
     // Every synthetic route takes the accept path (pool check, accept-all, eBGP AS_PATH checks).
     expect(r.rejected).to.equal(0);
     expect(r.messagesOut).to.be.greaterThan(0);
+    // The accept-all iBGP peer's 20 routes are refused to its own group, of non-clients (RFC 4456
+    // §6), and the refusal counters were read while the groups lived.
+    expect(r.refused).to.deep.equal({ [ExportRefusal.NON_CLIENT_TO_NON_CLIENT]: 20 });
   });
 });
