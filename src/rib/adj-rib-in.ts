@@ -124,7 +124,6 @@ function rejectedKey(r: Route): string {
   return pathKey(r.prefix, r.pathId);
 }
 
-
 export class AdjRibIn {
   private readonly tables = new Map<Family, FamilyTable>();
   /** The Loc-RIB whose destination table holds our accepted paths, or null (own table). */

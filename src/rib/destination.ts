@@ -250,7 +250,6 @@ export class Destination {
   }
 }
 
-
 /**
  * Canonical IPv4 prefix text ("10.0.0.0/24": no leading zeros, host bits clear) as the table's
  * numeric key: [network address as a signed 32-bit integer, length]; null for any other text

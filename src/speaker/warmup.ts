@@ -23,7 +23,8 @@
 //   split horizon (RFC 4271 §9.2) and one that exports them with next-hop self and AS prepend;
 // - the scratch RIBs themselves: optimized code holds weak references to the hidden classes and
 //   closures it was compiled against, and V8 discards that code when they die ("weak objects"
-//   deoptimization). warmUpOnce keeps the emptied RIBs (a few KiB) for the life of the process.
+//   deoptimization). warmUpOnce keeps the emptied RIBs (a few KiB), and one decoded Ipv4Nlri
+//   whose hidden class nothing else holds, for the life of the process.
 import { performance } from 'perf_hooks';
 import { collectGarbage } from '../lib/gc';
 import { Framer, decodeMessage, encodeMessage } from '../wire';
