@@ -10,7 +10,7 @@ import { DestinationTable } from '../../../src/rib/destination';
 import { Rib } from '../../../src/rib/rib';
 import { codecContext, decodeMessage, encodeMessage, type UpdateMessage } from '../../../src/wire';
 import { Ipv4Nlri, ipv4PrefixText } from '../../../src/wire/nlri';
-import { ipv4Prefix } from '../wire/arbitraries';
+import { ipv4Prefix, ipv4PrefixOf } from '../wire/arbitraries';
 import { peer, v4Update } from './fixtures';
 
 /** The signed 32-bit address and the length of canonical IPv4 prefix text. */
@@ -105,13 +105,9 @@ describe('rib/destination-table', () => {
     // Prefixes from a small set of neighbours (so blocks of 16 networks fill, empty and fill
     // again), at every kind of length including /0, /1, /31 and /32, near addresses with the top
     // bit set (negative as signed 32-bit); and prefixes from anywhere (single-destination blocks).
-    const text = (a: number, len: number): string => {
-      const m = len === 0 ? 0 : (a & (~0 << (32 - len))) >>> 0;
-      return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`;
-    };
     const near: string[] = [];
     for (const b of [0x0af40000, 0xfffffff0]) {
-      for (const len of [0, 1, 24, 31, 32]) for (let off = 0; off < 4; off++) near.push(text(b + (len === 0 ? 0 : off * 2 ** (32 - len)), len));
+      for (const len of [0, 1, 24, 31, 32]) for (let off = 0; off < 4; off++) near.push(ipv4PrefixOf(b + (len === 0 ? 0 : off * 2 ** (32 - len)), len));
     }
     const prefixArb = fc.oneof({ arbitrary: fc.constantFrom(...new Set(near)), weight: 4 }, { arbitrary: ipv4Prefix, weight: 1 });
     const op = fc.tuple(fc.constantFrom('add', 'add', 'delete', 'delete', 'get'), prefixArb);

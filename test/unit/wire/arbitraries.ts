@@ -25,10 +25,13 @@ export const ipv6NextHops = fc.tuple(
   fc.option(ipv6, { nil: undefined }),
 ).map(([g, ll]) => (ll === undefined ? [g] : [g, ll]));
 
-export const ipv4Prefix = fc.tuple(u32, fc.integer({ min: 0, max: 32 })).map(([a, len]) => {
+/** Canonical text of the /len prefix holding address `a` (32 bits, either sign): host bits cleared. */
+export function ipv4PrefixOf(a: number, len: number): string {
   const m = len === 0 ? 0 : (a & (~0 << (32 - len))) >>> 0;
   return `${m >>> 24}.${(m >>> 16) & 255}.${(m >>> 8) & 255}.${m & 255}/${len}`;
-});
+}
+
+export const ipv4Prefix = fc.tuple(u32, fc.integer({ min: 0, max: 32 })).map(([a, len]) => ipv4PrefixOf(a, len));
 
 export const ipv6Prefix = fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 0, max: 128 })).map(([b, len]) => {
   const out = new Uint8Array(16);
