@@ -14,7 +14,7 @@ import { AttributeStore, type InternedAttributes } from './attributes';
 import { foldAs4 } from './aspath';
 import { endOfRibFamily } from '../wire/eor';
 import { familyCodes, familyName, IPV4_UNICAST } from './family';
-import { RejectedRoute, Route, type RibPeer } from './route';
+import { RejectedRoute, StandaloneRoute, type Route, type RibPeer } from './route';
 import { flatPrefixText, Ipv4Nlri } from '../wire/nlri';
 import { DestinationTable, type Destination } from './destination';
 import { LocRib } from './loc-rib';
@@ -316,10 +316,16 @@ export class AdjRibIn {
     if (reason === null) {
       t.accepted++;
       if (oldRejected) t.rejected.delete(key);
-      if (d === undefined) d = text === null ? t.dests.addIpv4((n as Ipv4Nlri).address, (n as Ipv4Nlri).length) : t.dests.obtain(text);
-      route = new Route(this.peer, family, d, pid, rec, now);
-      if (oldAccepted === undefined) d.addPath(route);
-      else d.replacePath(oldAccepted, route);
+      if (d === undefined && text === null) {
+        // A new IPv4 destination: the path is stored in it (one object per learned prefix).
+        d = t.dests.addIpv4WithPath((n as Ipv4Nlri).address, (n as Ipv4Nlri).length, this.peer, pid, rec, now);
+        route = d;
+      } else {
+        d ??= t.dests.obtain(text!);
+        route = new StandaloneRoute(this.peer, family, d, pid, rec, now);
+        if (oldAccepted === undefined) d.addPath(route);
+        else d.replacePath(oldAccepted, route);
+      }
     } else {
       route = new RejectedRoute(this.peer, family, text ?? n.prefix, pid, rec, now, reason);
       this.countReject(reason, 1);
@@ -480,7 +486,7 @@ export class AdjRibIn {
         if (reason === null) {
           t.accepted++;
           d ??= t.dests.obtain(r.prefix);
-          route = new Route(this.peer, family, d, r.pathId, r.attrs, now);
+          route = new StandaloneRoute(this.peer, family, d, r.pathId, r.attrs, now);
           d.addPath(route);
         } else {
           route = new RejectedRoute(this.peer, family, r.prefix, r.pathId, r.attrs, now, reason);

@@ -9,7 +9,7 @@ import type { RouteSink } from './adj-rib-in';
 import { decide, ineligibility, multipathNextHops, type Decision, type DecisionConfig, type DecisionReason, type DecisionTrace, type NextHopResolution, type NextHopResolver } from './decision';
 import { Destination, DestinationTable, NO_ELIGIBLE_PATH, ONLY_PATH, reasonCode } from './destination';
 import { familyOfPrefix } from './family';
-import { Route, ribPeer, type RibPeer } from './route';
+import { StandaloneRoute, ribPeer, type Route, type RibPeer } from './route';
 
 export { Destination, DestinationTable } from './destination';
 
@@ -172,7 +172,7 @@ export class LocRib implements RouteSink {
     const rec = this.store.intern({ origin: 0, asPath: [], ...attrs });
     const old = d.pathFrom(this.localPeer);
     if (old && old.attrs === rec) return old;
-    const route = new Route(this.localPeer, family, d, 0, rec, now);
+    const route = new StandaloneRoute(this.localPeer, family, d, 0, rec, now);
     this.store.retain(rec);
     this.routeChanged(old ?? null, route);
     if (old) this.store.release(old.attrs);

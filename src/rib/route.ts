@@ -104,15 +104,17 @@ export function familyOfCode(code: number): Family {
 
 /**
  * One path in an Adj-RIB-In (and, when accepted, a candidate in the Loc-RIB). The attribute
- * record is shared (interned). A replaced path is a new Route object, so a Loc-RIB change can
- * report the previous path as it was; only the stale mark changes in place. A full table holds
- * one Route per prefix and peer, so its fields are packed: the RFC 7911 path identifier, the
- * family and the stale mark share one number, the arrival time is kept in tenths of a second,
- * and a path import policy rejected is a RejectedRoute (the reason lives only there). A stored
- * path points to its Destination instead of holding its prefix text (IPv4 text is made when read,
- * see destination.ts). Five fields: 64 bytes per path on 64-bit V8.
+ * record is shared (interned). A path never changes but for its stale mark: a replaced path is a
+ * new Route, so a Loc-RIB change can report the previous path as it was. A full table holds one
+ * Route per prefix and peer, so its fields are packed: the RFC 7911 path identifier, the family
+ * and the stale mark share one number, and the arrival time is kept in tenths of a second.
+ *
+ * Where a path lives: the first path a destination ever gets is stored inline in the Destination
+ * object (Destination extends Route: one object, not two, for a single-path prefix; see
+ * destination.ts); every other path is a StandaloneRoute (one field more: its destination), and a
+ * path import policy rejected a RejectedRoute (the reason lives only there).
  */
-export class Route {
+export abstract class Route {
   /** ((pathId × FAMILY_CODES) + family code) × 2, plus 1 while stale (RFC 4724 §4.2). Exact up to 2^53. */
   private bits: number;
   /**
@@ -121,36 +123,24 @@ export class Route {
    */
   private readonly receivedDs: number;
 
-  /** The destination the path belongs to, or the prefix text of a path kept outside one. */
-  private readonly where: Destination | string;
-
-  constructor(
+  protected constructor(
     readonly peer: RibPeer,
     family: Family,
-    /** The path's destination (a stored path), or its prefix text. */
-    where: Destination | string,
     /** RFC 7911 path identifier; 0 when ADD-PATH is not in use. */
     pathId: number,
     readonly attrs: InternedAttributes,
     /** When it arrived (the speaker's clock, milliseconds). */
     receivedAt: number,
   ) {
-    this.where = where;
     this.bits = (pathId * FAMILY_CODES + familyCode(family)) * 2;
     this.receivedDs = Math.floor(receivedAt / 100);
   }
 
   /** The prefix text (made on each read for a path of an IPv4 destination). */
-  get prefix(): string {
-    const w = this.where;
-    return typeof w === 'string' ? w : w.prefix;
-  }
+  abstract get prefix(): string;
 
   /** The destination the path was stored in, or null for a path kept by its text (rejected). */
-  get destination(): Destination | null {
-    const w = this.where;
-    return typeof w === 'string' ? null : w;
-  }
+  abstract get destination(): Destination | null;
 
   get family(): Family {
     return familyNames[Math.floor(this.bits / 2) % FAMILY_CODES];
@@ -193,10 +183,43 @@ export class Route {
 }
 
 /**
+ * A path in an object of its own: every path but a destination's inline first one (a second
+ * peer's path, a replaced path, our own originated routes, paths of a table kept by text). Five
+ * fields: 64 bytes on 64-bit V8.
+ */
+export class StandaloneRoute extends Route {
+  /** The destination the path belongs to, or the prefix text of a path kept outside one. */
+  private readonly where: Destination | string;
+
+  constructor(
+    peer: RibPeer,
+    family: Family,
+    /** The path's destination (a stored path), or its prefix text. */
+    where: Destination | string,
+    pathId: number,
+    attrs: InternedAttributes,
+    receivedAt: number,
+  ) {
+    super(peer, family, pathId, attrs, receivedAt);
+    this.where = where;
+  }
+
+  get prefix(): string {
+    const w = this.where;
+    return typeof w === 'string' ? w : w.prefix;
+  }
+
+  get destination(): Destination | null {
+    const w = this.where;
+    return typeof w === 'string' ? null : w;
+  }
+}
+
+/**
  * A path import policy rejected: kept in its Adj-RIB-In with the reason, never a candidate. It is
  * in no destination, so it keeps its prefix text.
  */
-export class RejectedRoute extends Route {
+export class RejectedRoute extends StandaloneRoute {
   constructor(peer: RibPeer, family: Family, prefix: string, pathId: number, attrs: InternedAttributes, receivedAt: number, readonly reason: string) {
     super(peer, family, prefix, pathId, attrs, receivedAt);
   }

@@ -23,14 +23,18 @@
 //   split horizon (RFC 4271 §9.2) and one that exports them with next-hop self and AS prepend;
 // - the scratch RIBs themselves: optimized code holds weak references to the hidden classes and
 //   closures it was compiled against, and V8 discards that code when they die ("weak objects"
-//   deoptimization). warmUpOnce keeps the emptied RIBs (a few KiB), and one decoded Ipv4Nlri
-//   whose hidden class nothing else holds, for the life of the process.
+//   deoptimization). warmUpOnce keeps the emptied RIBs (a few KiB), and one object of each class
+//   the receive path makes and drops (a decoded Ipv4Nlri, an UpdateResult, a Loc-RIB change, a
+//   learned Destination and the Route that replaced its path, an encoder's Writer), whose
+//   hidden classes nothing else holds, for the life of the process.
 import { performance } from 'perf_hooks';
 import { collectGarbage } from '../lib/gc';
 import { Framer, decodeMessage, encodeMessage } from '../wire';
+import { Writer } from '../wire/writer';
 import { codecContext, IPV4_UNICAST } from '../wire/family';
 import type { PathAttributes, UpdateMessage } from '../wire/types';
 import { Rib } from '../rib/rib';
+import type { LocRibChange } from '../rib/loc-rib';
 import { ribPeer } from '../rib/route';
 import { MAX_MESSAGE_SIZE, packAnnouncements, packWithdrawals, type PackContext } from '../rib/packing';
 import type { GroupTx, UpdateGroup } from '../rib/adj-rib-out';
@@ -62,7 +66,7 @@ export interface WarmUpResult {
 let processWarm = false;
 /**
  * What this process's warm-up keeps alive: its scratch RIBs, emptied (see the header), and one
- * of each kind of object that lives only for a moment on the receive path (a decoded Ipv4Nlri).
+ * of each kind of object the receive path makes and drops (see the header's list).
  * The hidden class V8 builds for such an object is held only by its instances; when the last one
  * dies, every function compiled against it is thrown away ("weak objects" deopts of the decoder,
  * Adj-RIB-In put/find/withdraw and the encoder, seen with --trace-deopt after the warm-up's full
@@ -73,6 +77,11 @@ let kept: { ribs: readonly Rib[]; samples: readonly unknown[] } = { ribs: [], sa
 /** The emptied scratch RIBs warmUpOnce keeps alive ([] before it ran). */
 export function keptWarmUpRibs(): readonly Rib[] {
   return kept.ribs;
+}
+
+/** The receive path's objects warmUpOnce keeps alive ([] before it ran; see the header). */
+export function keptWarmUpSamples(): readonly unknown[] {
+  return kept.samples;
 }
 
 /** True once a warm-up ran in this process (see warmUpOnce). */
@@ -170,15 +179,20 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   let rejected = 0;
   let messagesOut = 0;
   const framer = new Framer();
-  const samples: unknown[] = [];
+  const samples: unknown[] = [new Writer()];
+  let decoded: unknown = null;
+  let change: LocRibChange | null = null;
   const receive = (rib: Rib, peer: string, msgs: readonly UpdateMessage[]): void => {
     for (const m of msgs) {
       // The wire bytes as a peer sends them, framed and decoded as PeerConnection does.
       for (const frame of framer.push(encodeMessage(m, ctx))) {
         const u = decodeMessage(frame, ctx);
         if (u.type !== 'update') continue;
-        if (samples.length === 0 && u.nlri.length > 0) samples.push(u.nlri[0]);
         const r = rib.receive(peer, u, performance.now());
+        if (decoded === null && u.nlri.length > 0) {
+          decoded = u.nlri[0];
+          samples.push(decoded, r);
+        }
         routes += r.announced + r.withdrawn;
         rejected += r.rejected;
       }
@@ -188,7 +202,11 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   const refusedBy = new Map<UpdateGroup, ReadonlyMap<string, number>>();
   const processRound = (): void => {
     for (const rib of ribs) {
-      const { outputs } = rib.process();
+      const { changes, outputs } = rib.process();
+      if (change === null && changes.length > 0) {
+        change = changes[0];
+        samples.push(change);
+      }
       // Each group's refusal counters are read, as a metrics scrape reads them: that ends the
       // group's run of refusals, so the next refusal takes the path that starts a run, which a
       // new group's first refusal takes; without type feedback there, V8 threw the compiled
@@ -208,6 +226,13 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
       const prefixes = prefixesOf(i);
       const cfg = peers[i];
       if (r === rounds) {
+        if (i === 0) {
+          // A learned prefix's Destination (its first path stored in it) and the path that
+          // replaced that one (a StandaloneRoute), before the withdrawal takes them out.
+          const d = ribOf(i).locRib.lookup(prefixes[0]);
+          if (d) samples.push(d);
+          if (d && d.first !== d) samples.push(d.first);
+        }
         receive(ribOf(i), cfg.name, packWithdrawals(IPV4_UNICAST, prefixes, pack));
       } else {
         // A new LOCAL_PREF (MED from the eBGP peer) each round: every route is replaced (RFC 4271

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { exportAttributes, exportRefusal, type ExportProfile } from '../../../src/policy/export';
 import { path, peer, seq } from '../rib/fixtures';
 import { AttributeStore } from '../../../src/rib/attributes';
-import { Route } from '../../../src/rib/route';
+import { StandaloneRoute } from '../../../src/rib/route';
 
 function profile(over: Partial<ExportProfile> = {}): ExportProfile {
   return {
@@ -108,11 +108,11 @@ describe('policy/export', () => {
 
   it('IPv4 learned in MP_REACH keeps its next hop in NEXT_HOP; an IPv6 next hop for IPv4 is refused', () => {
     const store = new AttributeStore();
-    const mp = new Route(nonClient, 'ipv4-unicast', '10.244.9.0/24', 0, store.intern({ origin: 0, asPath: [], mpReach: { afi: 1, safi: 1, nextHops: ['10.0.0.2'], nlri: [] } }), 0);
+    const mp = new StandaloneRoute(nonClient, 'ipv4-unicast', '10.244.9.0/24', 0, store.intern({ origin: 0, asPath: [], mpReach: { afi: 1, safi: 1, nextHops: ['10.0.0.2'], nlri: [] } }), 0);
     const g = profile({ clusterId: '1.1.1.1', rrClient: true });
     expect(exportRefusal(mp, g)).to.equal(null);
     expect(exportAttributes(mp, g).nextHop).to.equal('10.0.0.2');
-    const v6nh = new Route(nonClient, 'ipv4-unicast', '10.244.9.0/24', 0, store.intern({ origin: 0, asPath: [], mpReach: { afi: 1, safi: 1, nextHops: ['fd00::2'], nlri: [] } }), 0);
+    const v6nh = new StandaloneRoute(nonClient, 'ipv4-unicast', '10.244.9.0/24', 0, store.intern({ origin: 0, asPath: [], mpReach: { afi: 1, safi: 1, nextHops: ['fd00::2'], nlri: [] } }), 0);
     expect(exportRefusal(v6nh, g)).to.equal('next-hop-family-mismatch');
     // With next-hop-self toward eBGP the route can go.
     expect(exportRefusal(v6nh, profile({ peerKind: 'ebgp' }))).to.equal(null);

@@ -2,11 +2,13 @@
 // their prefix text only when read; the speaker's receive path decodes IPv4 NLRI as numbers
 // (CodecContext.numericIpv4). These tests hold the two keyings to one answer: text lookups and
 // numeric lookups meet on the same destination, the text read back is the canonical text, and a
-// RIB fed the same UPDATEs as numbers or as text ends with the same Loc-RIB, counters and
-// rejections (property test over random tables, withdrawals, rejections and restarts).
+// RIB fed the same UPDATEs as numbers or as text reports the same Loc-RIB changes and ends with
+// the same Loc-RIB, counters and rejections (property test over random tables, withdrawals,
+// rejections and restarts).
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { DestinationTable } from '../../../src/rib/destination';
+import type { Route } from '../../../src/rib/route';
 import { Rib } from '../../../src/rib/rib';
 import { codecContext, decodeMessage, encodeMessage, type UpdateMessage } from '../../../src/wire';
 import { Ipv4Nlri, ipv4PrefixText } from '../../../src/wire/nlri';
@@ -140,6 +142,41 @@ describe('rib/destination-table', () => {
     );
   });
 
+  it('a learned prefix is one object: its first path is stored in the destination, and kept as it was once replaced', () => {
+    const numeric = codecContext({ numericIpv4: true });
+    const rib = new Rib({ localAs: 65000, routerId: '10.0.0.100', pools: ['10.244.0.0/16'] });
+    const [a, b] = ['10.0.0.1', '10.0.0.2'].map((addr) => peer(addr, { routerId: addr }));
+    for (const p of [a, b]) rib.addPeer(p, { kind: 'cluster', nodeAddresses: [p.id] });
+    const receive = (p: typeof a, med: number, nlri: string[], withdrawn: string[] = []) => {
+      const msg = v4Update(nlri, { origin: 0, asPath: [], nextHop: p.id, med }, withdrawn);
+      if (nlri.length === 0) msg.attributes = {};
+      rib.receive(p.id, decodeMessage(encodeMessage(msg, codecContext()), numeric) as UpdateMessage, 0);
+      return rib.process().changes;
+    };
+    receive(a, 1, ['10.244.1.0/24']);
+    const d = rib.locRib.lookup('10.244.1.0/24')!;
+    expect([d.first, d.best, d.destination, d.prefix, d.peer, d.pathCount]).to.deep.equal([d, d, d, '10.244.1.0/24', a, 1]);
+
+    // Replaced: the new path is a Route of its own; the inline one is reported as it was.
+    const [replaced] = receive(a, 2, ['10.244.1.0/24']);
+    expect(replaced.previous).to.equal(d);
+    expect([d.attrs.attrs.med, replaced.best!.attrs.attrs.med, replaced.best === d]).to.deep.equal([1, 2, false]);
+    expect([d.first, d.best, rib.adjRibIn(a.id).get('ipv4-unicast', '10.244.1.0/24')]).to.deep.equal([replaced.best, replaced.best, replaced.best]);
+
+    // The slot is not used again: a second peer's path is a Route of its own too.
+    receive(b, 0, ['10.244.1.0/24']);
+    expect(d.paths.includes(d)).to.equal(false);
+    expect(d.pathCount).to.equal(2);
+
+    // Withdrawn everywhere, the destination goes; a new announcement makes a new one, inline again.
+    receive(a, 0, [], ['10.244.1.0/24']);
+    const [gone] = receive(b, 0, [], ['10.244.1.0/24']);
+    expect([gone.best, rib.locRib.lookup('10.244.1.0/24')]).to.deep.equal([null, undefined]);
+    receive(b, 3, ['10.244.1.0/24']);
+    const again = rib.locRib.lookup('10.244.1.0/24')!;
+    expect([again === d, again.first, again.peer, again.attrs.attrs.med]).to.deep.equal([false, again, b, 3]);
+  });
+
   it('prints every address and length as canonical text', () => {
     fc.assert(fc.property(ipv4Prefix, (prefix) => {
       const [address, length] = numbersOf(prefix);
@@ -147,7 +184,7 @@ describe('rib/destination-table', () => {
     }), { numRuns: 500 });
   });
 
-  it('a RIB fed UPDATEs as numbers ends where one fed the same UPDATEs as text ends', () => {
+  it('a RIB fed UPDATEs as numbers reports the same changes and ends where one fed the same UPDATEs as text ends', () => {
     // Prefixes from a small space so announcements, replacements and withdrawals collide; the
     // pool admits half of them (the rest are rejected and kept with their reason).
     const prefix = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 7 }), fc.constantFrom(16, 24, 25))
@@ -159,15 +196,19 @@ describe('rib/destination-table', () => {
     );
     const text = codecContext();
     const numeric = codecContext({ numericIpv4: true });
+    // A path as a Loc-RIB change reports it: the numeric RIB stores a destination's first path
+    // inline in the Destination, the text RIB as a Route of its own; a replaced inline path must
+    // still read as it was when reported as `previous`.
+    const pathText = (r: Route | null) => (r === null ? '-' : `${r.prefix} via ${r.peer.id} med ${r.attrs.attrs.med}${r.stale ? ' stale' : ''}`);
     fc.assert(fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
       const ribs = [text, numeric].map((ctx) => {
         const rib = new Rib({ localAs: 65000, routerId: '10.0.0.100', pools: ['10.244.0.0/15'] });
         const peers = ['10.0.0.1', '10.0.0.2'].map((a) => peer(a, { routerId: a }));
         for (const p of peers) rib.addPeer(p, { kind: 'cluster', nodeAddresses: [p.id] });
-        return { ctx, rib, peers };
+        return { ctx, rib, peers, reported: [] as string[] };
       });
       for (const s of steps) {
-        for (const { ctx, rib, peers } of ribs) {
+        for (const { ctx, rib, peers, reported } of ribs) {
           const p = peers[s.from];
           if (s.kind === 'restart') rib.adjRibIn(p.id).markStale('ipv4-unicast');
           else if (s.kind === 'end-of-rib') rib.adjRibIn(p.id).purgeStale('ipv4-unicast');
@@ -176,10 +217,13 @@ describe('rib/destination-table', () => {
             if (s.nlri.length === 0) msg.attributes = {};
             rib.receive(p.id, decodeMessage(encodeMessage(msg, text), ctx) as UpdateMessage, 0);
           }
-          rib.process();
+          for (const c of rib.process().changes) {
+            reported.push(`${c.prefix}: ${pathText(c.previous)} [${c.previousNextHops}] -> ${pathText(c.best)} [${c.nextHops}] (${c.reason})`);
+          }
         }
       }
-      const [a, b] = ribs.map(({ rib, peers }) => ({
+      const [a, b] = ribs.map(({ rib, peers, reported }) => ({
+        reported,
         bests: [...rib.locRib.bests('ipv4-unicast')].map((d) => `${d.prefix} via ${d.best!.peer.id} med ${d.best!.attrs.attrs.med}`).sort(),
         size: rib.locRib.size('ipv4-unicast'),
         counts: peers.map((p) => rib.adjRibIn(p.id).counts('ipv4-unicast')),

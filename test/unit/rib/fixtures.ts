@@ -1,7 +1,7 @@
 // Builders shared by the RIB and policy unit tests: peers, UPDATEs, a RIB wired like the speaker wires it.
 import type { PathAttributes, UpdateMessage, Nlri } from '../../../src/wire/types';
 import { AttributeStore } from '../../../src/rib/attributes';
-import { ribPeer, Route, type RibPeer, type RibPeerInit } from '../../../src/rib/route';
+import { ribPeer, StandaloneRoute, type Route, type RibPeer, type RibPeerInit } from '../../../src/rib/route';
 import { familyOfPrefix } from '../../../src/rib/family';
 
 export function peer(id: string, init: Partial<RibPeerInit> = {}): RibPeer {
@@ -32,5 +32,5 @@ const store = new AttributeStore();
 /** A free-standing path for decision-process tests. */
 export function path(p: RibPeer, attrs: PathAttributes, prefix = '10.0.0.0/24', pathId = 0): Route {
   const rec = store.intern({ origin: 0, asPath: [], nextHop: '192.0.2.1', ...attrs });
-  return new Route(p, familyOfPrefix(prefix), prefix, pathId, rec, 0);
+  return new StandaloneRoute(p, familyOfPrefix(prefix), prefix, pathId, rec, 0);
 }

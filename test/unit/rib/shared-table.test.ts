@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { Rib } from '../../../src/rib/rib';
 import { Destination, LocRib } from '../../../src/rib/loc-rib';
-import { familyCode, familyOfCode, Route } from '../../../src/rib/route';
+import { familyCode, familyOfCode, StandaloneRoute } from '../../../src/rib/route';
 import { AttributeStore } from '../../../src/rib/attributes';
 import type { UpdateMessage } from '../../../src/wire/types';
 import { path, peer, v4Update } from './fixtures';
@@ -165,7 +165,7 @@ describe('rib: compact Route and Destination fields', () => {
     const rec = new AttributeStore().intern({ origin: 0, asPath: [], nextHop: '192.0.2.1' });
     for (const family of ['ipv4-unicast', 'ipv6-unicast', 'afi1-safi2', 'afi25-safi70']) {
       for (const id of [0, 1, 0xffffffff]) {
-        const r = new Route(peer('10.0.0.9'), family, '10.244.9.0/24', id, rec, 1234567.8);
+        const r = new StandaloneRoute(peer('10.0.0.9'), family, '10.244.9.0/24', id, rec, 1234567.8);
         r.stale = true;
         expect([r.family, r.pathId, r.stale, r.receivedAt]).to.deep.equal([family, id, true, 1234500]);
         r.stale = false;
@@ -175,7 +175,7 @@ describe('rib: compact Route and Destination fields', () => {
     expect(familyOfCode(familyCode('afi25-safi70'))).to.equal('afi25-safi70');
     // Route age survives years of uptime: 6 years of milliseconds, to the tenth of a second.
     const sixYears = 6 * 365 * 86400_000;
-    expect(new Route(peer('10.0.0.9'), 'ipv4-unicast', '10.244.9.0/24', 0, rec, sixYears + 42).receivedAt).to.equal(sixYears);
+    expect(new StandaloneRoute(peer('10.0.0.9'), 'ipv4-unicast', '10.244.9.0/24', 0, rec, sixYears + 42).receivedAt).to.equal(sixYears);
   });
 
   it('a Destination keeps family, reason, dirty mark and best apart', () => {

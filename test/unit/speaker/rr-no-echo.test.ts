@@ -7,7 +7,11 @@ import { expect } from 'chai';
 import * as net from 'net';
 import { Speaker } from '../../../src/speaker';
 import type { PeerConfig, SpeakerConfig } from '../../../src/speaker';
-import { keptWarmUpRibs, processWarmedUp, warmUpOnce, warmUpReflection } from '../../../src/speaker/warmup';
+import { keptWarmUpRibs, keptWarmUpSamples, processWarmedUp, warmUpOnce, warmUpReflection } from '../../../src/speaker/warmup';
+import { Ipv4Nlri } from '../../../src/wire/nlri';
+import { Writer } from '../../../src/wire/writer';
+import { UpdateResult } from '../../../src/rib/adj-rib-in';
+import { Destination, LocRibChange } from '../../../src/rib/loc-rib';
 import { codecContext, encodeMessage } from '../../../src/wire';
 import type { Capability, OpenMessage, UpdateMessage } from '../../../src/wire/types';
 import { endOfRib, endOfRibFamily } from '../../../src/wire/eor';
@@ -159,6 +163,12 @@ describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6
     for (const rib of kept) {
       expect(rib.locRib.size()).to.equal(0);
       expect(rib.peers()).to.deep.equal([]);
+    }
+    // And one object of each class the receive path makes and drops, so their hidden classes
+    // (and the code compiled against them) outlive the warm-up's full GC.
+    const samples = keptWarmUpSamples();
+    for (const kind of [Ipv4Nlri, UpdateResult, LocRibChange, Destination, Writer]) {
+      expect(samples.some((x) => x instanceof kind), kind.name).to.equal(true);
     }
   });
 
