@@ -62,11 +62,21 @@ export interface ImportPolicyConfig {
   pools: readonly string[];
 }
 
-interface CompiledRule {
-  kind: PeerImportRule['kind'];
-  nodeAddresses?: readonly string[];
-  prefixes?: PrefixSet;
-  rejectDefault: boolean;
+/**
+ * A peer's rule as the checks read it. A class, not an object literal: V8 gives literals that
+ * start with the same property name one hidden-class tree, so a rule literal (`{kind: ...}`)
+ * shared its `kind` field with every other `{kind, ...}` object in the process — among them the
+ * GC entries of perf_hooks that prom-client's default metrics observe, whose `kind` is a number.
+ * The first such entry widened the field and threw away the compiled import check, mid-table
+ * (seen with --trace-deopt and --trace-generalization).
+ */
+class CompiledRule {
+  constructor(
+    readonly kind: PeerImportRule['kind'],
+    readonly nodeAddresses: readonly string[] | undefined,
+    readonly prefixes: PrefixSet | undefined,
+    readonly rejectDefault: boolean,
+  ) {}
 }
 
 function isDefault(prefix: string): boolean {
@@ -108,12 +118,12 @@ export class ImportPolicy {
       this.rules.delete(peerId);
       return;
     }
-    this.rules.set(peerId, {
-      kind: rule.kind,
-      nodeAddresses: rule.kind === 'cluster' ? rule.nodeAddresses : undefined,
-      prefixes: rule.kind === 'prefix-list' ? new PrefixSet(rule.prefixes, `BGPPeer ${peerId} prefixes`) : undefined,
-      rejectDefault: rule.kind !== 'cluster' && rule.rejectDefault === true,
-    });
+    this.rules.set(peerId, new CompiledRule(
+      rule.kind,
+      rule.kind === 'cluster' ? rule.nodeAddresses : undefined,
+      rule.kind === 'prefix-list' ? new PrefixSet(rule.prefixes, `BGPPeer ${peerId} prefixes`) : undefined,
+      rule.kind !== 'cluster' && rule.rejectDefault === true,
+    ));
   }
 
   /** Checks that depend only on the peer and the attribute set; null when acceptable. */

@@ -231,7 +231,14 @@ export class LocRib implements RouteSink {
     let lastPeer: RibPeer | null = null;
     let lastFamily: Family = '';
     let lastEligible = false;
-    for (const d of this.dirty) {
+    // An indexed loop, not for-of: V8 compiles the array iterator against the list's hidden
+    // class, and the list a Loc-RIB starts with (an empty array of small integers, until the first
+    // destination is marked) is another than later lists; the speaker's first round, before any
+    // UPDATE, then threw the compiled loop away ("wrong map" with --trace-deopt) and it was
+    // compiled again in the middle of the first table.
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) {
+      const d = dirty[i];
       const family = d.family;
       if (deferred && deferred(family)) {
         keep.push(d);

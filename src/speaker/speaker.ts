@@ -35,7 +35,7 @@ import {
   DEFAULT_SELECTION_DEFERRAL_MS, DEFAULT_STALE_PATH_TIME_MS, classifyPeerChange, exportProfile, grEnabled, importRule,
   peerFamilies, peerLocalAs, ribPeerInit, sessionConfig, validatePeerConfig, validateSpeakerConfig, type PeerChange,
 } from './config';
-import { longestMatch, pathView, routeView } from './views';
+import { longestMatch, routeChangeViews, routeView } from './views';
 import { DEFAULT_OUTPUT_QUEUE_LIMIT, PeerOutbox, resyncMessages, type OutputSink } from './outbox';
 import { warmUpOnce } from './warmup';
 import { encodeMessage } from '../wire';
@@ -43,7 +43,7 @@ import { endOfRib } from '../wire/eor';
 import type { UpdateGroup } from '../rib/adj-rib-out';
 import {
   SpeakerConfigError, UnknownPeerNameError,
-  type ExplainView, type FamilyCounts, type PathView, type PeerConfig, type PeerStatusView, type RouteChange, type RouteChangeBatch,
+  type ExplainView, type FamilyCounts, type PeerConfig, type PeerStatusView, type RouteChangeBatch,
   type RouteView, type SpeakerConfig, type SpeakerLog, type SpeakerPeerEvent,
 } from './types';
 
@@ -901,8 +901,7 @@ export class Speaker {
 
   private report(changes: LocRibChange[]): void {
     const toEpoch = (t: number) => t + this.epochOffset;
-    const out: RouteChange[] = new Array(changes.length);
-    for (let i = 0; i < changes.length; i++) out[i] = new LazyRouteChange(changes[i], toEpoch);
+    const out = routeChangeViews(changes, toEpoch);
     this.counters.changesReported += out.length;
     const batch: RouteChangeBatch = { changes: out };
     for (const l of [...this.changeListeners]) {
@@ -1128,51 +1127,6 @@ export class Speaker {
  */
 function mayCarryFullTable(cfg: PeerConfig): boolean {
   return cfg.type === 'external' || cfg.type === 'rr-nonclient';
-}
-
-/**
- * A Loc-RIB change as the dataplane sees it. Everything is read from the Loc-RIB change when
- * asked, and the path view and next-hop list are built then: a full table is 100k changes, and
- * most consumers read only prefix, withdrawn and nextHops. (Four fields per change, not nine.)
- */
-class LazyRouteChange implements RouteChange {
-  constructor(private readonly change: LocRibChange, private readonly toEpoch: (t: number) => number) {}
-
-  get family(): Family {
-    return this.change.family;
-  }
-
-  get prefix(): string {
-    return this.change.prefix;
-  }
-
-  get withdrawn(): boolean {
-    return this.change.best === null;
-  }
-
-  get local(): boolean {
-    const best = this.change.best;
-    return best !== null && best.peer.kind === 'local';
-  }
-
-  get peer(): string | null {
-    const best = this.change.best;
-    return best === null ? null : best.peer.kind === 'local' ? 'local' : best.peer.id;
-  }
-
-  /** Built on each read (consumers read it once). */
-  get nextHops(): string[] {
-    return this.change.best === null ? [] : this.change.nextHops;
-  }
-
-  /** Built on each read (consumers read it once). */
-  get best(): PathView | null {
-    return this.change.best ? pathView(this.change.best, this.toEpoch) : null;
-  }
-
-  toJSON(): RouteChange {
-    return { family: this.family, prefix: this.prefix, withdrawn: this.withdrawn, local: this.local, peer: this.peer, nextHops: this.nextHops, best: this.best };
-  }
 }
 
 /**

@@ -144,7 +144,7 @@ export interface SpeakerConfig {
    * Run a synthetic reflection workload through the RIB and codec in start(), before any peer
    * starts, so V8 has compiled the UPDATE path when the first real burst arrives — a full table
    * from a ToR after a (re)start, or every client's table at a reflector (see
-   * src/speaker/warmup.ts). Once per process: ~0.15 s and ~0.3 s of CPU, then one full garbage
+   * src/speaker/warmup.ts). Once per process: ~0.3 s and ~0.6 s of CPU, then one full garbage
    * collection returns its heap; what stays is the compiled code, ~5 MiB of RSS (measured idle,
    * bench/README.md "Speaker: learning 100k prefixes", session 3). Default: on for a route
    * reflector (clusterId set) and for a speaker with a peer that may send a full table ('external',

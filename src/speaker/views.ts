@@ -6,9 +6,9 @@ import type { Family } from '../wire/types';
 import { IPV4_UNICAST, IPV6_UNICAST } from '../wire/family';
 import { formatIP, maskBytes, parseIP } from '../lib/ip';
 import { effectiveAsPath } from '../wire/path';
-import type { Destination, LocRib } from '../rib/loc-rib';
+import type { Destination, LocRib, LocRibChange } from '../rib/loc-rib';
 import type { Route } from '../rib/route';
-import type { PathView, RouteView } from './types';
+import type { PathView, RouteChange, RouteView } from './types';
 
 const ORIGINS = ['igp', 'egp', 'incomplete'] as const;
 
@@ -67,4 +67,56 @@ export function longestMatch(locRib: LocRib, address: string): Destination | nul
     if (d?.best) return d;
   }
   return null;
+}
+
+/**
+ * A Loc-RIB change as the dataplane sees it. Everything is read from the Loc-RIB change when
+ * asked, and the path view and next-hop list are built then: a full table is 100k changes, and
+ * most consumers read only prefix, withdrawn and nextHops. (Four fields per change, not nine.)
+ */
+class LazyRouteChange implements RouteChange {
+  constructor(private readonly change: LocRibChange, private readonly toEpoch: ToEpoch) {}
+
+  get family(): Family {
+    return this.change.family;
+  }
+
+  get prefix(): string {
+    return this.change.prefix;
+  }
+
+  get withdrawn(): boolean {
+    return this.change.best === null;
+  }
+
+  get local(): boolean {
+    const best = this.change.best;
+    return best !== null && best.peer.kind === 'local';
+  }
+
+  get peer(): string | null {
+    const best = this.change.best;
+    return best === null ? null : best.peer.kind === 'local' ? 'local' : best.peer.id;
+  }
+
+  /** Built on each read (consumers read it once). */
+  get nextHops(): string[] {
+    return this.change.best === null ? [] : this.change.nextHops;
+  }
+
+  /** Built on each read (consumers read it once). */
+  get best(): PathView | null {
+    return this.change.best ? pathView(this.change.best, this.toEpoch) : null;
+  }
+
+  toJSON(): RouteChange {
+    return { family: this.family, prefix: this.prefix, withdrawn: this.withdrawn, local: this.local, peer: this.peer, nextHops: this.nextHops, best: this.best };
+  }
+}
+
+/** The Loc-RIB changes of a processing round as the speaker reports them to its listeners. */
+export function routeChangeViews(changes: readonly LocRibChange[], toEpoch: ToEpoch): RouteChange[] {
+  const out: RouteChange[] = new Array(changes.length);
+  for (let i = 0; i < changes.length; i++) out[i] = new LazyRouteChange(changes[i], toEpoch);
+  return out;
 }

@@ -5,9 +5,10 @@
 // prefixes took 0.14-0.19 s of CPU cold — ~0.05 s on the main thread, mostly interpreted code,
 // the rest TurboFan and GC threads — and ~0.03 s in a warm process). warmUpReflection() runs a
 // small synthetic reflection workload through the real code — UPDATE encode and decode (src/wire),
-// framing, import and the Adj-RIB-In, the decision process and Loc-RIB (src/rib), an update
-// group's export, packing and per-member origin tags, encoding of the output — on two scratch
-// Ribs that are dropped afterwards. Nothing of it reaches the speaker's own RIB, peers or sockets.
+// framing, import and the Adj-RIB-In, the decision process and Loc-RIB (src/rib), the change views
+// the speaker reports to the dataplane, an update group's export, packing and per-member origin
+// tags, encoding of the output — on two scratch Ribs that are dropped afterwards. Nothing of it
+// reaches the speaker's own RIB, peers or sockets.
 //
 // The workload mirrors RFC 4456 reflection between iBGP clients (§6, with ORIGINATOR_ID and
 // CLUSTER_LIST added on export, §8): announcements, replacements (implicit withdraw, RFC 4271
@@ -24,9 +25,10 @@
 // - the scratch RIBs themselves: optimized code holds weak references to the hidden classes and
 //   closures it was compiled against, and V8 discards that code when they die ("weak objects"
 //   deoptimization). warmUpOnce keeps the emptied RIBs (a few KiB), and one object of each class
-//   the receive path makes and drops (a decoded Ipv4Nlri, an UpdateResult, a Loc-RIB change, a
-//   learned Destination and the Route that replaced its path, an encoder's Writer), whose
-//   hidden classes nothing else holds, for the life of the process.
+//   the receive path makes and drops (a decoded Ipv4Nlri, an UpdateResult, a Loc-RIB change and
+//   its view, a learned Destination and the Route that replaced its path, a destination with a
+//   second path, an encoder's Writer), whose hidden classes nothing else holds, for the life of
+//   the process.
 import { performance } from 'perf_hooks';
 import { collectGarbage } from '../lib/gc';
 import { Framer, decodeMessage, encodeMessage } from '../wire';
@@ -35,18 +37,21 @@ import { codecContext, IPV4_UNICAST } from '../wire/family';
 import type { PathAttributes, UpdateMessage } from '../wire/types';
 import { Rib } from '../rib/rib';
 import type { LocRibChange } from '../rib/loc-rib';
-import { ribPeer } from '../rib/route';
+import { ribPeer, StandaloneRoute } from '../rib/route';
+import { AttributeStore } from '../rib/attributes';
+import { Destination } from '../rib/destination';
 import { MAX_MESSAGE_SIZE, packAnnouncements, packWithdrawals, type PackContext } from '../rib/packing';
 import type { GroupTx, UpdateGroup } from '../rib/adj-rib-out';
 import { exportProfile, importRule, ribPeerInit } from './config';
-import type { PeerConfig, SpeakerConfig } from './types';
+import type { PeerConfig, RouteChange, SpeakerConfig } from './types';
+import { routeChangeViews } from './views';
 
 export interface WarmUpOptions {
   /** Synthetic client peers (each announces its own prefixes), 2..16. Default 4. */
   peers?: number;
   /** Prefixes per peer, 1..4096 (one UPDATE of /24s holds ~1000). Default 1000. */
   prefixesPerPeer?: number;
-  /** Announce / replace rounds before the final withdrawal. Default 6. */
+  /** Announce / replace rounds before the final withdrawal, in each of the two sessions. Default 4. */
   rounds?: number;
 }
 
@@ -61,6 +66,11 @@ export interface WarmUpResult {
   rejected: number;
   /** Best paths the scratch update groups did not send, by reason (split horizon: RFC 4456 §6). */
   refused: Record<string, number>;
+  /**
+   * Loc-RIB changes read through the speaker's change views (routeChangeViews) as the agent's
+   * dataplane reads them: announcements with a next hop, and withdrawals.
+   */
+  changesViewed: { announced: number; withdrawn: number };
 }
 
 let processWarm = false;
@@ -103,6 +113,20 @@ export function warmUpOnce(config: SpeakerConfig, opts: WarmUpOptions = {}): War
   return { ...result, ms: performance.now() - t0 };
 }
 
+/**
+ * A destination with two paths, for the samples: its DestinationExtra (the record of paths after
+ * the first) is a class whose instances all die with the scratch RIBs' last multi-path prefix.
+ */
+function twoPathDestination(): Destination {
+  const attrs = new AttributeStore().intern({ origin: 0, asPath: [], nextHop: `${PEER_NET}1` });
+  const d = new Destination(IPV4_UNICAST, `${PEER_NET}0/24`);
+  for (const n of [1, 2]) d.addPath(new StandaloneRoute(ribPeer({ id: `${PEER_NET}${n}`, kind: 'ibgp', asn: 64496 }), IPV4_UNICAST, d, 0, attrs, 0));
+  return d;
+}
+
+/** Times the synthetic peers come up, run their rounds and go (see runWarmUp). */
+const WARM_UP_SESSIONS = 2;
+
 /** RFC 5737 TEST-NET-1: addresses of the synthetic peers; nothing is ever sent to them. */
 const PEER_NET = '192.0.2.';
 /** The scratch RIBs' pool, which the synthetic prefixes lie in. */
@@ -126,7 +150,7 @@ function syntheticPeer(i: number, localAs: number): PeerConfig {
 }
 
 /**
- * Runs the warm-up synchronously (~0.15 s in a fresh process, ~0.3 s of CPU with V8's compiler
+ * Runs the warm-up synchronously (~0.3 s in a fresh process, ~0.6 s of CPU with V8's compiler
  * threads; the heap it grows is returned by V8's memory reducer once the process idles). `config`
  * gives the speaker's identity (AS, router id, cluster id), so the same export branches run as
  * for its real clients.
@@ -140,7 +164,7 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   const t0 = performance.now();
   const peerCount = Math.max(2, Math.min(opts.peers ?? 4, 16));
   const perPeer = Math.max(1, Math.min(opts.prefixesPerPeer ?? 1000, 4096));
-  const rounds = Math.max(1, opts.rounds ?? 6);
+  const rounds = Math.max(1, opts.rounds ?? 4);
   const s: SpeakerConfig = {
     localAs: config.localAs,
     routerId: config.routerId,
@@ -158,15 +182,8 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   const ctx = codecContext({ as4: true, numericIpv4: true });
   const pack: PackContext = { as4: true, addPath: false, maxSize: MAX_MESSAGE_SIZE };
   const peers: PeerConfig[] = [];
+  for (let i = 0; i < peerCount; i++) peers.push(syntheticPeer(i, s.localAs));
   const ribOf = (i: number): Rib => ribs[i % ribs.length];
-  for (let i = 0; i < peerCount; i++) {
-    const cfg = syntheticPeer(i, s.localAs);
-    peers.push(cfg);
-    const rib = ribOf(i);
-    rib.addPeer(ribPeer(ribPeerInit(s, cfg)), importRule(cfg));
-    rib.setPeerRouterId(cfg.name, cfg.address);
-    rib.joinGroup(cfg.name, exportProfile(s, cfg, null), tx);
-  }
   const prefixesOf = (i: number): string[] => {
     const out: string[] = [];
     for (let j = 0; j < perPeer; j++) {
@@ -182,6 +199,8 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
   const samples: unknown[] = [new Writer()];
   let decoded: unknown = null;
   let change: LocRibChange | null = null;
+  let view: RouteChange | null = null;
+  const changesViewed = { announced: 0, withdrawn: 0 };
   const receive = (rib: Rib, peer: string, msgs: readonly UpdateMessage[]): void => {
     for (const m of msgs) {
       // The wire bytes as a peer sends them, framed and decoded as PeerConnection does.
@@ -207,6 +226,17 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
         change = changes[0];
         samples.push(change);
       }
+      // The changes as the speaker reports them, read as the agent's dataplane reads them.
+      const views = routeChangeViews(changes, (t) => t);
+      if (view === null && views.length > 0) {
+        view = views[0];
+        samples.push(view);
+      }
+      for (const v of views) {
+        if (v.local || v.prefix === '') continue;
+        if (v.withdrawn) changesViewed.withdrawn++;
+        else if (v.nextHops.length > 0) changesViewed.announced++;
+      }
       // Each group's refusal counters are read, as a metrics scrape reads them: that ends the
       // group's run of refusals, so the next refusal takes the path that starts a run, which a
       // new group's first refusal takes; without type feedback there, V8 threw the compiled
@@ -221,37 +251,60 @@ function runWarmUp(config: SpeakerConfig, opts: WarmUpOptions): { result: WarmUp
       }
     }
   };
-  for (let r = 0; r <= rounds; r++) {
+  // Two sessions of the synthetic peers: the first one's end (every route withdrawn, the peers
+  // removed) makes V8 throw compiled code away for shapes it meets there first; the second runs
+  // the same rounds with what V8 has learnt, so the warm-up ends with the receive path compiled
+  // and its last steps throw nothing away (seen with --trace-opt: with one session, Adj-RIB-In's
+  // announce loop or put was compiled again in the middle of the first real table in some runs).
+  for (let session = 0; session < WARM_UP_SESSIONS; session++) {
     for (let i = 0; i < peerCount; i++) {
-      const prefixes = prefixesOf(i);
       const cfg = peers[i];
-      if (r === rounds) {
-        if (i === 0) {
-          // A learned prefix's Destination (its first path stored in it) and the path that
-          // replaced that one (a StandaloneRoute), before the withdrawal takes them out.
-          const d = ribOf(i).locRib.lookup(prefixes[0]);
-          if (d) samples.push(d);
-          if (d && d.first !== d) samples.push(d.first);
+      const rib = ribOf(i);
+      rib.addPeer(ribPeer(ribPeerInit(s, cfg)), importRule(cfg));
+      rib.setPeerRouterId(cfg.name, cfg.address);
+      rib.joinGroup(cfg.name, exportProfile(s, cfg, null), tx);
+    }
+    for (let r = 0; r <= rounds; r++) {
+      for (let i = 0; i < peerCount; i++) {
+        const prefixes = prefixesOf(i);
+        const cfg = peers[i];
+        if (r === rounds) {
+          if (i === 0 && session === 0) {
+            // A learned prefix's Destination (its first path stored in it) and the path that
+            // replaced that one (a StandaloneRoute), before the withdrawal takes them out.
+            const d = ribOf(i).locRib.lookup(prefixes[0]);
+            if (d) samples.push(d);
+            if (d && d.first !== d) samples.push(d.first);
+            samples.push(twoPathDestination());
+          }
+          receive(ribOf(i), cfg.name, packWithdrawals(IPV4_UNICAST, prefixes, pack));
+        } else {
+          if (r % 2 === 0 && r > 0) {
+            // Every other round the routes are withdrawn first, so the announcement below makes
+            // new destinations again (as a full table does, 100k of them) instead of replacing
+            // paths: in one round of 4,000 V8 did not yet compile that path, and then compiled it
+            // in the middle of the first real table (seen with --trace-opt).
+            receive(ribOf(i), cfg.name, packWithdrawals(IPV4_UNICAST, prefixes, pack));
+            processRound();
+          }
+          // A new LOCAL_PREF (MED from the eBGP peer) each round: every route is replaced (RFC 4271
+          // §3.1 implicit withdraw). The attributes a BIRD or Calico client sends (ORIGIN, AS_PATH,
+          // NEXT_HOP, LOCAL_PREF), or a ToR (its AS first in the AS_PATH, RFC 4271 §5.1.2), so V8
+          // sees the decoded attribute objects with the shape real UPDATEs give them.
+          const attrs: PathAttributes = cfg.peerAs === s.localAs
+            ? { origin: 0, asPath: [], nextHop: cfg.address, localPref: 100 + r }
+            : { origin: 0, asPath: [{ type: 2, asns: [cfg.peerAs] }], nextHop: cfg.address, med: 100 + r };
+          receive(ribOf(i), cfg.name, packAnnouncements(IPV4_UNICAST, attrs, prefixes, pack));
         }
-        receive(ribOf(i), cfg.name, packWithdrawals(IPV4_UNICAST, prefixes, pack));
-      } else {
-        // A new LOCAL_PREF (MED from the eBGP peer) each round: every route is replaced (RFC 4271
-        // §3.1 implicit withdraw). The attributes a BIRD or Calico client sends (ORIGIN, AS_PATH,
-        // NEXT_HOP, LOCAL_PREF), or a ToR (its AS first in the AS_PATH, RFC 4271 §5.1.2), so V8
-        // sees the decoded attribute objects with the shape real UPDATEs give them.
-        const attrs: PathAttributes = cfg.peerAs === s.localAs
-          ? { origin: 0, asPath: [], nextHop: cfg.address, localPref: 100 + r }
-          : { origin: 0, asPath: [{ type: 2, asns: [cfg.peerAs] }], nextHop: cfg.address, med: 100 + r };
-        receive(ribOf(i), cfg.name, packAnnouncements(IPV4_UNICAST, attrs, prefixes, pack));
+        // A round per UPDATE, as the speaker runs them while a burst trickles in.
+        processRound();
       }
-      // A round per UPDATE, as the speaker runs them while a burst trickles in.
       processRound();
     }
+    for (let i = 0; i < peerCount; i++) ribOf(i).removePeer(peers[i].name);
     processRound();
   }
-  for (let i = 0; i < peerCount; i++) ribOf(i).removePeer(peers[i].name);
-  processRound();
   const refused: Record<string, number> = {};
   for (const counts of refusedBy.values()) for (const [reason, n] of counts) refused[reason] = (refused[reason] ?? 0) + n;
-  return { result: { ms: performance.now() - t0, routes, messagesOut, rejected, refused }, ribs, samples };
+  return { result: { ms: performance.now() - t0, routes, messagesOut, rejected, refused, changesViewed }, ribs, samples };
 }

@@ -145,8 +145,11 @@ describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6
 
   it('warmUpReflection runs the whole path on its own RIB and returns what it did', () => {
     const r = warmUpReflection({ localAs: AS, routerId: rid(1), clusterId: rid(1), pools: [] }, { peers: 2, prefixesPerPeer: 50, rounds: 2 });
-    // 2 peers x 50 prefixes: 2 announce rounds + the withdrawal round.
-    expect(r.routes).to.equal(2 * 50 * 3);
+    // 2 peers x 50 prefixes: 2 announce rounds + the withdrawal round, in each of two sessions.
+    expect(r.routes).to.equal(2 * (2 * 50 * 3));
+    // Every change read through the speaker's change views: per session 100 new, 100 replaced,
+    // 100 withdrawn.
+    expect(r.changesViewed).to.deep.equal({ announced: 2 * (2 * 50 * 2), withdrawn: 2 * (2 * 50) });
     expect(r.messagesOut).to.be.greaterThan(0);
     expect(r.ms).to.be.a('number');
   });
@@ -154,7 +157,7 @@ describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6
   it('warmUpOnce warms a process up once: later speakers in it skip the workload', () => {
     const cfg = { localAs: AS, routerId: rid(1), pools: [] };
     const first = warmUpOnce(cfg, { peers: 2, prefixesPerPeer: 20, rounds: 1 });
-    if (first) expect(first.routes).to.equal(2 * 20 * 2);
+    if (first) expect(first.routes).to.equal(2 * (2 * 20 * 2));
     expect(processWarmedUp()).to.equal(true);
     expect(warmUpOnce(cfg)).to.equal(null);
     // The scratch RIBs stay referenced (their hidden classes keep the compiled code), emptied.
@@ -174,13 +177,13 @@ describe('speaker: a reflector sends no client its own routes back (RFC 4456 §6
 
   it('warmUpReflection also runs an accept-all iBGP peer (refused to its own group) and an eBGP peer', () => {
     const r = warmUpReflection({ localAs: AS, routerId: rid(1), clusterId: rid(1), pools: [] }, { peers: 4, prefixesPerPeer: 20, rounds: 1 });
-    // 4 peers x 20 prefixes: 1 announce round + the withdrawal round.
-    expect(r.routes).to.equal(4 * 20 * 2);
+    // 4 peers x 20 prefixes: 1 announce round + the withdrawal round, in each of two sessions.
+    expect(r.routes).to.equal(2 * (4 * 20 * 2));
     // Every synthetic route takes the accept path (pool check, accept-all, eBGP AS_PATH checks).
     expect(r.rejected).to.equal(0);
     expect(r.messagesOut).to.be.greaterThan(0);
     // The accept-all iBGP peer's 20 routes are refused to its own group, of non-clients (RFC 4456
-    // §6), and the refusal counters were read while the groups lived.
-    expect(r.refused).to.deep.equal({ [ExportRefusal.NON_CLIENT_TO_NON_CLIENT]: 20 });
+    // §6), in each session, and the refusal counters were read while the groups lived.
+    expect(r.refused).to.deep.equal({ [ExportRefusal.NON_CLIENT_TO_NON_CLIENT]: 2 * 20 });
   });
 });
