@@ -274,6 +274,12 @@ export class AdjRibIn {
       let reason: string | null;
       if (numeric && n instanceof Ipv4Nlri) {
         reason = attrReason ?? this.policy.checkIpv4Prefix(this.peer, n.address, n.length);
+        // A full table's case: a prefix new to the RIB, accepted, with no rejected path of this
+        // peer to look up. Stored without put()'s search for a previous path.
+        if (reason === null && n.pathId === undefined && t.rejected.size === 0 && t.dests.getIpv4(n.address, n.length) === undefined) {
+          this.addIpv4Path(t, n, 0, rec, now, result);
+          continue;
+        }
         this.put(t, family, n, null, rec, reason, now, result);
       } else {
         const prefix = flatPrefixText(n.prefix);
@@ -296,6 +302,10 @@ export class AdjRibIn {
     const key = t.rejected.size === 0 && reason === null ? '' : pathKey(text ?? n.prefix, pathId);
     const oldRejected = oldAccepted === undefined && t.rejected.size > 0 ? t.rejected.get(key) : undefined;
     const old = oldAccepted ?? oldRejected;
+    if (old === undefined && reason === null && d === undefined && text === null) {
+      this.addIpv4Path(t, n as Ipv4Nlri, pid, rec, now, result);
+      return;
+    }
     if (reason !== null) {
       result.rejected++;
       this.onReject?.(family, text ?? n.prefix, reason);
@@ -317,7 +327,7 @@ export class AdjRibIn {
       t.accepted++;
       if (oldRejected) t.rejected.delete(key);
       if (d === undefined && text === null) {
-        // A new IPv4 destination: the path is stored in it (one object per learned prefix).
+        // A new IPv4 destination for a path rejected before: the path is stored in it.
         d = t.dests.addIpv4WithPath((n as Ipv4Nlri).address, (n as Ipv4Nlri).length, this.peer, pid, rec, now);
         route = d;
       } else {
@@ -343,6 +353,21 @@ export class AdjRibIn {
       const changed = result.changedDestinations;
       changed[changed.length] = d!;
     }
+  }
+
+  /**
+   * Stores an accepted path for a prefix new to the table, with no previous path of this peer
+   * (accepted or rejected): a new IPv4 destination with the path stored in it (one object per
+   * learned prefix, see Destination).
+   */
+  private addIpv4Path(t: FamilyTable, n: Ipv4Nlri, pathId: number, rec: InternedAttributes, now: number, result: UpdateResult): void {
+    t.accepted++;
+    const d = t.dests.addIpv4WithPath(n.address, n.length, this.peer, pathId, rec, now);
+    this.store.retain(rec);
+    this.notify(t, d, null, d);
+    // An indexed append, not push(), as in put().
+    const changed = result.changedDestinations;
+    changed[changed.length] = d;
   }
 
   private checkLimit(family: Family, t: FamilyTable, result: UpdateResult): void {

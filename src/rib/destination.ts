@@ -180,6 +180,29 @@ export class Destination extends Route {
     this.state = (this.state & ~(REASON_MASK | DIRTY)) | (code << REASON_SHIFT);
   }
 
+  /**
+   * @internal LocRib.process, the common case: the destination's only path, when it keeps nothing
+   * else (no further path, no ECMP set, no best path held across a replacement: no
+   * DestinationExtra); otherwise null, and the full decision applies.
+   */
+  get onlyPath(): Route | null {
+    return this.extra === null ? this.first : null;
+  }
+
+  /**
+   * @internal LocRib.process: decides a destination whose onlyPath is not null — that path is the
+   * best when `eligible`, else there is none (RFC 4271 §9.1.2) — and clears the dirty mark, in one
+   * write. Returns the best path as of the last round.
+   */
+  decideOnlyPath(eligible: boolean): Route | null {
+    const st = this.state;
+    const before = (st & BEST_IS_FIRST) !== 0 ? this.first : null;
+    this.state = eligible
+      ? (st & ~(REASON_MASK | DIRTY)) | (ONLY_PATH << REASON_SHIFT) | BEST_IS_FIRST
+      : (st & ~(REASON_MASK | DIRTY | BEST_IS_FIRST)) | (NO_ELIGIBLE_PATH << REASON_SHIFT);
+    return before;
+  }
+
   /** Waiting for the decision process (queued in the Loc-RIB's dirty list). */
   get dirty(): boolean {
     return (this.state & DIRTY) !== 0;

@@ -244,11 +244,16 @@ export class LocRib implements RouteSink {
         keep.push(d);
         continue;
       }
-      const before = d.best;
-      const beforeSet = d.multipathSet;
       const only = d.first;
-      if (only !== null && d.more === null) {
-        // The common case, without building a Decision.
+      // The common case, one path and nothing else kept, is decided in one write (onlyPath).
+      const simple = d.onlyPath !== null;
+      let before: Route | null;
+      let beforeSet: Route[] | null = null;
+      let best: Route | null;
+      let after: Route[] | null = null;
+      let reason: DecisionReason;
+      if (only !== null && (simple || d.more === null)) {
+        // One path: without building a Decision.
         if (only.attrs !== lastAttrs || only.peer !== lastPeer || family !== lastFamily) {
           lastAttrs = only.attrs;
           lastPeer = only.peer;
@@ -256,33 +261,44 @@ export class LocRib implements RouteSink {
           lastEligible = ineligibility(only, cfg) === null;
         }
         const eligible = lastEligible;
-        d.best = eligible ? only : null;
-        d.decided(eligible ? ONLY_PATH : NO_ELIGIBLE_PATH);
-        d.multipathSet = null;
+        best = eligible ? only : null;
+        reason = eligible ? 'only-path' : 'no-eligible-path';
+        if (simple) before = d.decideOnlyPath(eligible);
+        else {
+          before = d.best;
+          beforeSet = d.multipathSet;
+          d.best = best;
+          d.decided(eligible ? ONLY_PATH : NO_ELIGIBLE_PATH);
+          d.multipathSet = null;
+        }
       } else {
+        before = d.best;
+        beforeSet = d.multipathSet;
         const decision: Decision = decide(d.paths, cfg);
-        d.best = decision.best;
-        d.decided(reasonCode(decision.reason));
-        d.multipathSet = decision.multipath.length > 1 ? decision.multipath : null;
+        best = decision.best;
+        reason = decision.reason;
+        d.best = best;
+        d.decided(reasonCode(reason));
+        after = decision.multipath.length > 1 ? decision.multipath : null;
+        d.multipathSet = after;
         if (only === null) this.tables.get(family)?.delete(d);
       }
-      if ((before === null) !== (d.best === null)) {
+      if ((before === null) !== (best === null)) {
         // Counted per run of one family (a round is nearly always one family): no Map per change.
         if (family !== countFamily) {
           if (countDelta !== 0) this.bestCounts.set(countFamily, (this.bestCounts.get(countFamily) ?? 0) + countDelta);
           countFamily = family;
           countDelta = 0;
         }
-        countDelta += d.best === null ? -1 : 1;
+        countDelta += best === null ? -1 : 1;
       }
-      const after = d.multipathSet;
       const sameSet = beforeSet === null || after === null
         ? beforeSet === after
-        : beforeSet.length === after.length && beforeSet.every((r, i) => r === after[i]);
-      if (before === d.best && sameSet) continue;
+        : beforeSet.length === after.length && beforeSet.every((r, i) => r === after![i]);
+      if (before === best && sameSet) continue;
       // V8 (Node 20) calls its Array push builtin at this site instead of inlining it; an indexed
       // append stays inline (~7% fewer instructions per learned route, bench/README.md "Session 5").
-      changes[changes.length] = new LocRibChange(family, d, d.best, before, d.reason, after, beforeSet);
+      changes[changes.length] = new LocRibChange(family, d, best, before, reason, after, beforeSet);
     }
     if (countDelta !== 0) this.bestCounts.set(countFamily, (this.bestCounts.get(countFamily) ?? 0) + countDelta);
     this.dirty = keep;

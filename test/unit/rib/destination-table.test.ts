@@ -227,7 +227,8 @@ describe('rib/destination-table', () => {
         bests: [...rib.locRib.bests('ipv4-unicast')].map((d) => `${d.prefix} via ${d.best!.peer.id} med ${d.best!.attrs.attrs.med}`).sort(),
         size: rib.locRib.size('ipv4-unicast'),
         counts: peers.map((p) => rib.adjRibIn(p.id).counts('ipv4-unicast')),
-        routes: peers.map((p) => [...rib.adjRibIn(p.id).routes('ipv4-unicast')].map((r) => `${r.prefix} ${r.rejected ?? 'ok'} ${r.stale}`).sort()),
+        routes: peers.map((p) => [...rib.adjRibIn(p.id).routes('ipv4-unicast')].map((r) => `${r.prefix} ${r.rejected ?? 'ok'} ${r.stale} held ${r.attrs.refs}`).sort()),
+        attributeSets: rib.locRib.store.size,
       }));
       expect(b).to.deep.equal(a);
     }), { numRuns: 150 });

@@ -93,6 +93,29 @@ describe('rib/loc-rib', () => {
     expect(ex.trace.ineligible.map((i) => i.why)).to.deep.equal(['unresolvable-next-hop']);
   });
 
+  it('a single-path destination decided again reports only what changed: nothing, its loss, its return', () => {
+    const { loc, mk } = setup();
+    const a = mk('10.0.0.1');
+    a.apply(v4Update(['10.244.1.0/24', '10.244.2.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.1' }), 0);
+    a.apply(v4Update(['10.244.3.0/24'], { origin: 0, asPath: [], nextHop: '10.0.0.9' }), 0);
+    expect(loc.process().length).to.equal(3);
+    const path = (prefix: string) => loc.lookup(prefix)!.first;
+    // Every destination decided again, the same answer: no change is reported.
+    loc.invalidateNextHops();
+    expect(loc.process()).to.deep.equal([]);
+    expect(loc.bestCount()).to.equal(3);
+    // RFC 4271 §9.1.2: one next hop becomes unresolvable; only its destination loses its best.
+    loc.setResolver((nh) => (nh === '10.0.0.9' ? null : { igpCost: 0 }));
+    const lost = loc.process();
+    expect(lost.map((c) => [c.prefix, c.previous, c.best, c.reason])).to.deep.equal([['10.244.3.0/24', path('10.244.3.0/24'), null, 'no-eligible-path']]);
+    expect([loc.bestCount(), loc.lookup('10.244.3.0/24')!.best]).to.deep.equal([2, null]);
+    // And back: reported with no previous best.
+    loc.setResolver(() => ({ igpCost: 0 }));
+    const back = loc.process();
+    expect(back.map((c) => [c.prefix, c.previous, c.best, c.reason])).to.deep.equal([['10.244.3.0/24', null, path('10.244.3.0/24'), 'only-path']]);
+    expect(loc.bestCount()).to.equal(3);
+  });
+
   it('deferred families keep their pending destinations until released', () => {
     const { loc, mk } = setup();
     const a = mk('10.0.0.1');
