@@ -302,10 +302,6 @@ export class AdjRibIn {
     const key = t.rejected.size === 0 && reason === null ? '' : pathKey(text ?? n.prefix, pathId);
     const oldRejected = oldAccepted === undefined && t.rejected.size > 0 ? t.rejected.get(key) : undefined;
     const old = oldAccepted ?? oldRejected;
-    if (old === undefined && reason === null && d === undefined && text === null) {
-      this.addIpv4Path(t, n as Ipv4Nlri, pid, rec, now, result);
-      return;
-    }
     if (reason !== null) {
       result.rejected++;
       this.onReject?.(family, text ?? n.prefix, reason);
@@ -327,7 +323,7 @@ export class AdjRibIn {
       t.accepted++;
       if (oldRejected) t.rejected.delete(key);
       if (d === undefined && text === null) {
-        // A new IPv4 destination for a path rejected before: the path is stored in it.
+        // A new IPv4 destination: the path is stored in it (one object per learned prefix).
         d = t.dests.addIpv4WithPath((n as Ipv4Nlri).address, (n as Ipv4Nlri).length, this.peer, pid, rec, now);
         route = d;
       } else {
@@ -356,9 +352,8 @@ export class AdjRibIn {
   }
 
   /**
-   * Stores an accepted path for a prefix new to the table, with no previous path of this peer
-   * (accepted or rejected): a new IPv4 destination with the path stored in it (one object per
-   * learned prefix, see Destination).
+   * announceAll's short way for an accepted prefix new to the table, with no previous path of this
+   * peer (accepted or rejected): what put() does for it, without put()'s searches.
    */
   private addIpv4Path(t: FamilyTable, n: Ipv4Nlri, pathId: number, rec: InternedAttributes, now: number, result: UpdateResult): void {
     t.accepted++;

@@ -479,10 +479,7 @@ export class DestinationTable {
    */
   addIpv4(address: number, length: number): Destination {
     if (this.byLength === null) return this.obtain(ipv4PrefixText(address, length));
-    const d = new Destination(this.family, address, length);
-    this.byLength[length].add(address, d);
-    this.count++;
-    return d;
+    return this.insertIpv4(this.byLength, new Destination(this.family, address, length));
   }
 
   /**
@@ -495,8 +492,12 @@ export class DestinationTable {
       d.addPath(new StandaloneRoute(peer, this.family, d, pathId, attrs, receivedAt));
       return d;
     }
-    const d = new Destination(this.family, address, length, peer, pathId, attrs, receivedAt);
-    this.byLength[length].add(address, d);
+    return this.insertIpv4(this.byLength, new Destination(this.family, address, length, peer, pathId, attrs, receivedAt));
+  }
+
+  /** Puts a new numerically keyed destination `d` into its index (none is there yet). */
+  private insertIpv4(byLength: Ipv4LengthIndex[], d: Destination): Destination {
+    byLength[d.ipv4Length].add(d.ipv4Address!, d);
     this.count++;
     return d;
   }
